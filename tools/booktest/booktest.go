@@ -1,0 +1,449 @@
+// Package booktest is what the chapter programs' tests share: it builds a
+// chapter's program, runs it as real processes on loopback, records what they
+// print as a transcript, and compares that transcript with the one stored
+// next to the program (testdata/NAME.txt), which is what the book shows.
+//
+// Run the tests with -update to rewrite the stored transcripts:
+//
+//	go test ./code/... -update
+//
+// It also checks that in-process tests leave no file descriptor open.
+package booktest
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the stored transcripts with what the programs print now")
+
+// DisplayPort is the port every chapter program uses by default. A server
+// started by a Session listens on an ephemeral port; the transcript shows it
+// as this one, which is what a reader who runs the program sees.
+const DisplayPort = 8080
+
+// Generous bounds: they only stop a broken program from hanging the tests.
+const (
+	waitLimit = 15 * time.Second
+	runLimit  = 30 * time.Second
+)
+
+// A Session runs one chapter program as one or more processes and records
+// each process's command line and output in a pane: one pane per column of
+// the transcript (say "server" and "client").
+type Session struct {
+	t       testing.TB
+	bin     string
+	display string // "./code/NN-slug", the path a reader passes to go run
+	panes   []*pane
+	servers []string // ports servers listen on, shown as DisplayPort
+	rules   []func(string) string
+}
+
+type pane struct {
+	name  string
+	procs []*Proc
+}
+
+// A Proc is one process of the program. Its output is stdout and stderr
+// together, in the order the program wrote them.
+type Proc struct {
+	s       *Session
+	cmd     *exec.Cmd
+	shown   []string // the arguments the transcript shows
+	out     syncBuffer
+	done    chan struct{}
+	waitErr error
+	addr    string
+	sigAt   int // how much had been printed when the test sent SIGINT; -1 if never
+}
+
+// New builds the program in the test's working directory (the chapter's
+// program directory) and returns a session that runs it.
+func New(t testing.TB) *Session {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := moduleRoot(t, dir)
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{t: t, bin: Build(t), display: "./" + filepath.ToSlash(rel)}
+	// Ports a client was given by the kernel are renumbered in order of
+	// appearance, so that two runs print the same transcript.
+	s.Renumber(`(?:127\.0\.0\.1|\[::1\]):(\d+)`, 40001)
+	return s
+}
+
+// Build compiles the package in the working directory into a temporary
+// directory and returns the path of the binary.
+func Build(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "prog")
+	cmd := exec.Command(goTool(), "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+}
+
+func moduleRoot(t testing.TB, dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}
+
+// Renumber replaces each distinct value of pattern's first group with a
+// number counted from start, in order of first appearance in the
+// transcript. Ports, inode numbers and PIDs differ from run to run; their
+// order does not.
+func (s *Session) Renumber(pattern string, start int) {
+	re := regexp.MustCompile(pattern)
+	s.rules = append(s.rules, func(text string) string {
+		seen := map[string]string{}
+		next := start
+		return replaceGroup(re, text, func(v string) string {
+			for _, p := range s.servers {
+				if v == p {
+					return strconv.Itoa(DisplayPort)
+				}
+			}
+			if n, ok := seen[v]; ok {
+				return n
+			}
+			seen[v] = strconv.Itoa(next)
+			next++
+			return seen[v]
+		})
+	})
+}
+
+// Replace rewrites every match of pattern with repl (as regexp.ReplaceAllString).
+func (s *Session) Replace(pattern, repl string) {
+	re := regexp.MustCompile(pattern)
+	s.rules = append(s.rules, func(text string) string { return re.ReplaceAllString(text, repl) })
+}
+
+// replaceGroup calls f on group 1 of every match and splices the result in.
+func replaceGroup(re *regexp.Regexp, text string, f func(string) string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
+		if m[2] < 0 {
+			continue
+		}
+		b.WriteString(text[last:m[2]])
+		b.WriteString(f(text[m[2]:m[3]]))
+		last = m[3]
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+func (s *Session) pane(name string) *pane {
+	for _, p := range s.panes {
+		if p.name == name {
+			return p
+		}
+	}
+	p := &pane{name: name}
+	s.panes = append(s.panes, p)
+	return p
+}
+
+func (s *Session) start(paneName string, shown, args []string) *Proc {
+	s.t.Helper()
+	p := &Proc{s: s, shown: shown, done: make(chan struct{}), sigAt: -1}
+	p.cmd = exec.Command(s.bin, args...)
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = &p.out
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", s.display, err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	s.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	pn := s.pane(paneName)
+	pn.procs = append(pn.procs, p)
+	return p
+}
+
+var listeningRE = regexp.MustCompile(`listening on (\S+)`)
+
+// Start starts a server in the named pane and waits until it prints its
+// "listening on ADDR" line. Unless args name an -addr, the server is given
+// -addr 127.0.0.1:0 so the kernel picks a free port; the transcript shows
+// the command without it and the port as DisplayPort.
+func (s *Session) Start(paneName string, args ...string) *Proc {
+	s.t.Helper()
+	run := args
+	if !hasFlag(args, "addr") {
+		run = append(append([]string{}, args...), "-addr", "127.0.0.1:0")
+	}
+	p := s.start(paneName, args, run)
+	m := p.waitMatch(listeningRE)
+	p.addr = m[1]
+	if i := strings.LastIndex(p.addr, ":"); i >= 0 {
+		s.servers = append(s.servers, p.addr[i+1:])
+	}
+	return p
+}
+
+// Spawn starts a process in the named pane and returns at once.
+func (s *Session) Spawn(paneName string, args ...string) *Proc {
+	s.t.Helper()
+	return s.start(paneName, args, args)
+}
+
+// Run runs a process in the named pane to its end and returns it.
+func (s *Session) Run(paneName string, args ...string) *Proc {
+	s.t.Helper()
+	p := s.start(paneName, args, args)
+	p.Wait()
+	return p
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// Addr is the address a server printed in its "listening on" line.
+func (p *Proc) Addr() string { return p.addr }
+
+// Output is what the process has printed so far.
+func (p *Proc) Output() string { return p.out.String() }
+
+// ExitCode is the process's exit status, once it has ended.
+func (p *Proc) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// Wait waits for the process to end, killing it (and failing the test)
+// if it runs for longer than a generous limit.
+func (p *Proc) Wait() {
+	p.s.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(runLimit):
+		p.cmd.Process.Kill()
+		<-p.done
+		p.s.t.Fatalf("%s %s: still running after %v; killed. Output:\n%s",
+			p.s.display, strings.Join(p.shown, " "), runLimit, p.Output())
+	}
+}
+
+// WaitFor waits until the process has printed text.
+func (p *Proc) WaitFor(text string) { p.s.t.Helper(); p.WaitForN(text, 1) }
+
+// WaitForN waits until the process has printed text n times.
+func (p *Proc) WaitForN(text string, n int) {
+	p.s.t.Helper()
+	q := regexp.QuoteMeta(text)
+	p.waitMatch(regexp.MustCompile("(?s)" + strings.Repeat(q+".*?", n-1) + q))
+}
+
+func (p *Proc) waitMatch(re *regexp.Regexp) []string {
+	p.s.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if m := re.FindStringSubmatch(p.Output()); m != nil {
+			return m
+		}
+		select {
+		case <-p.done:
+			if m := re.FindStringSubmatch(p.Output()); m != nil {
+				return m
+			}
+			p.s.t.Fatalf("%s %s ended (%v) before printing %q. Output:\n%s",
+				p.s.display, strings.Join(p.shown, " "), p.waitErr, re, p.Output())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.s.t.Fatalf("%s %s: no %q after %v. Output:\n%s",
+				p.s.display, strings.Join(p.shown, " "), re, waitLimit, p.Output())
+		}
+	}
+}
+
+// Signal sends sig to the process and waits for it to end.
+func (p *Proc) Signal(sig os.Signal) {
+	p.s.t.Helper()
+	if sig == syscall.SIGINT {
+		p.sigAt = len(p.Output())
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.s.t.Fatalf("signal %v: %v", sig, err)
+	}
+	p.Wait()
+}
+
+// Interrupt sends SIGINT, as Ctrl-C in a terminal does, and waits for the
+// process to end.
+func (p *Proc) Interrupt() { p.Signal(syscall.SIGINT) }
+
+// Text is the normalised transcript: for each pane a "=== NAME" line, then
+// each of its processes' command lines and output.
+func (s *Session) Text() string {
+	var b strings.Builder
+	for _, pn := range s.panes {
+		fmt.Fprintf(&b, "=== %s\n", pn.name)
+		for _, p := range pn.procs {
+			fmt.Fprintf(&b, "$ go run %s\n", shellJoin(append([]string{s.display}, p.shown...)))
+			out := p.Output()
+			if p.sigAt >= 0 {
+				// Where a terminal echoes the Ctrl-C that stopped the program.
+				out = out[:p.sigAt] + "^C\n" + out[p.sigAt:]
+			}
+			b.WriteString(out)
+			if out != "" && !strings.HasSuffix(out, "\n") {
+				b.WriteString("\n")
+			}
+			select {
+			case <-p.done:
+				if code := p.ExitCode(); code > 0 {
+					// What go run itself prints when the program fails.
+					fmt.Fprintf(&b, "exit status %d\n", code)
+				}
+			default:
+			}
+		}
+	}
+	text := b.String()
+	for _, rule := range s.rules {
+		text = rule(text)
+	}
+	return text
+}
+
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	return strings.Join(quoted, " ")
+}
+
+// Check compares the transcript with testdata/NAME.txt, the file the book
+// shows, or rewrites that file when the tests run with -update. Every
+// process must have ended.
+func (s *Session) Check(name string) {
+	s.t.Helper()
+	for _, pn := range s.panes {
+		for _, p := range pn.procs {
+			select {
+			case <-p.done:
+			default:
+				s.t.Fatalf("Check(%q): %s %s is still running; stop it first", name, s.display, strings.Join(p.shown, " "))
+			}
+		}
+	}
+	got := s.Text()
+	path := filepath.Join("testdata", name+".txt")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		s.t.Fatalf("%v\nrun: go test %s -update", err, s.display)
+	}
+	if d := FirstDifference(string(want), got); d != "" {
+		s.t.Errorf("%s/%s no longer matches what the program prints (run: go test %s -update, and check the chapter's prose still holds):\n%s",
+			s.display, path, s.display, d)
+	}
+}
+
+// FirstDifference describes the first line where want and got differ, or
+// returns "" when they are equal.
+func FirstDifference(want, got string) string {
+	if want == got {
+		return ""
+	}
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; ; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl || i >= len(w) || i >= len(g) {
+			return fmt.Sprintf("line %d:\n  stored: %q\n  now:    %q", i+1, wl, gl)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Context returns a context that ends with the test or after a generous
+// limit, for in-process tests that run a program's run function.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
+	t.Cleanup(cancel)
+	return ctx
+}

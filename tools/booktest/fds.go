@@ -1,0 +1,54 @@
+package booktest
+
+import (
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// CheckFDs fails the test if, when it ends, this process has a file
+// descriptor open that it did not have when CheckFDs was called. Call it at
+// the top of a test that runs a program's code in-process.
+func CheckFDs(t testing.TB) {
+	t.Helper()
+	before := OpenFDs(t)
+	t.Cleanup(func() {
+		after := OpenFDs(t)
+		var leaked []string
+		for fd, target := range after {
+			if _, ok := before[fd]; !ok {
+				leaked = append(leaked, fd+" -> "+target)
+			}
+		}
+		sort.Strings(leaked)
+		if len(leaked) > 0 {
+			t.Errorf("leaked file descriptors: %s", strings.Join(leaked, ", "))
+		}
+	})
+}
+
+// OpenFDs lists /proc/self/fd: each open descriptor and what it refers to
+// (a file's path, "socket:[INODE]", "pipe:[INODE]", ...).
+func OpenFDs(t testing.TB) map[string]string {
+	t.Helper()
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd on this system (%v): descriptor leaks are checked on Linux only", err)
+	}
+	names, err := f.Readdirnames(-1)
+	// Readdirnames used a descriptor of its own; close it before reading the links.
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := map[string]string{}
+	for _, n := range names {
+		target, err := os.Readlink("/proc/self/fd/" + n)
+		if err != nil {
+			continue // the directory's own descriptor, closed by now
+		}
+		fds[n] = target
+	}
+	return fds
+}
