@@ -1,0 +1,47 @@
+# From socket() to Server: every command the book needs.
+#
+#   make serve   build the site and serve it on http://127.0.0.1:8000
+#   make test    every test: formatting, vet, a macOS cross-build, the
+#                programs' tests and transcripts, the generator's tests,
+#                and the check that site/ is current
+#
+# Chapter order, titles and programs come from chapters/; nothing here lists them.
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: serve site test fmt vet darwin check staticcheck update bench
+
+serve:
+	$(GO) run ./tools/book serve
+
+site:
+	$(GO) run ./tools/book build
+
+test: fmt vet darwin
+	$(GO) test ./...
+
+# gofmt finds nothing to change.
+fmt:
+	@files=$$(gofmt -l code tools); if [ -n "$$files" ]; then echo "gofmt would change:"; echo "$$files"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Programs that need Linux carry build constraints; the rest must build for macOS.
+darwin:
+	GOOS=darwin $(GO) build ./...
+	GOOS=darwin $(GO) vet ./code/...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+check: fmt vet darwin staticcheck
+
+# Re-record the transcripts the book shows, after changing a program.
+update:
+	$(GO) test ./code/... -update
+
+# How long a full build of the site takes.
+bench:
+	$(GO) test -run '^$$' -bench Build -benchtime 20x ./tools/book

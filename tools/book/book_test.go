@@ -1,0 +1,398 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// fixture is a small, valid book: two chapters with programs, a figure and
+// a transcript. Tests copy it, break one thing, and look at what happens.
+func fixture() map[string]string {
+	return map[string]string{
+		"chapters/01-first.md": `---
+title: First
+summary: The first step.
+program: code/01-first
+---
+Some prose.
+
+::: listing main.go region=hello
+
+::: transcript run
+
+::: figure 01-pic.svg caption="A picture"
+`,
+		"chapters/02-second.md": `---
+title: Second
+summary: The second step.
+program: code/02-second
+---
+What changed:
+
+::: diff
+
+` + "```go\n::: listing not-a-directive.go\n```\n",
+		"chapters/figures/01-pic.svg": `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" role="img"><title>A dot</title><circle cx="5" cy="5" r="2"/></svg>`,
+		"code/01-first/main.go": `package main
+
+import "fmt"
+
+func main() {
+	// region hello
+	fmt.Println("hello")
+	// endregion hello
+}
+`,
+		"code/01-first/main_test.go":     "package main\n",
+		"code/01-first/testdata/run.txt": "=== server\n$ go run ./code/01-first\nhello\n",
+		"code/02-second/main.go": `package main
+
+import "fmt"
+
+func main() {
+	// region hello
+	fmt.Println("hello, again")
+	// endregion hello
+}
+`,
+		"code/02-second/main_test.go": "package main\n",
+	}
+}
+
+func writeBook(t testing.TB, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, text := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestFixtureBuilds(t *testing.T) {
+	root := writeBook(t, fixture())
+	if err := Build(root, filepath.Join(root, "site")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"index.html", "01-first.html", "02-second.html", "code/01-first.html", "code/02-second.html", "assets/style.css", "assets/code.css", "assets/favicon.svg"} {
+		if _, err := os.Stat(filepath.Join(root, "site", name)); err != nil {
+			t.Errorf("site lacks %s: %v", name, err)
+		}
+	}
+}
+
+// Each case breaks the fixture in one way and names every error the build
+// must print, positioned like a compiler's.
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		change map[string]string // file -> new text ("" removes the file)
+		want   []string
+	}{
+		{
+			name:   "missing region",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "region=hello", "region=nope", 1)},
+			want:   []string{`chapters/01-first.md:8: region "nope" not found in code/01-first/main.go`},
+		},
+		{
+			name:   "missing file",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "listing main.go", "listing mian.go", 1)},
+			want:   []string{`chapters/01-first.md:8: code/01-first/mian.go not found`},
+		},
+		{
+			name:   "file outside the program",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "listing main.go", "listing ../02-second/main.go", 1)},
+			want:   []string{`chapters/01-first.md:8: "../02-second/main.go" is outside code/01-first: a chapter shows its own program's files`},
+		},
+		{
+			name:   "missing transcript",
+			change: map[string]string{"code/01-first/testdata/run.txt": ""},
+			want:   []string{`chapters/01-first.md:10: transcript code/01-first/testdata/run.txt not found (its test writes it: go test ./code/01-first -update)`},
+		},
+		{
+			name:   "malformed transcript",
+			change: map[string]string{"code/01-first/testdata/run.txt": "hello\n"},
+			want:   []string{`chapters/01-first.md:10: code/01-first/testdata/run.txt: line 1: text before the first "=== PANE" line`},
+		},
+		{
+			name:   "missing figure",
+			change: map[string]string{"chapters/figures/01-pic.svg": ""},
+			want:   []string{`chapters/01-first.md:12: figure chapters/figures/01-pic.svg not found`},
+		},
+		{
+			name:   "figure without a title",
+			change: map[string]string{"chapters/figures/01-pic.svg": `<svg xmlns="http://www.w3.org/2000/svg"><circle r="2"/></svg>`},
+			want:   []string{`chapters/figures/01-pic.svg: no <title> in <svg>: a figure needs a text alternative`},
+		},
+		{
+			name:   "figure that is not XML",
+			change: map[string]string{"chapters/figures/01-pic.svg": "<svg>\n<title>x</title>\n<g></svg>"},
+			want:   []string{`chapters/figures/01-pic.svg: line 3: not well-formed XML: XML syntax error on line 3: element <g> closed by </svg>`},
+		},
+		{
+			name:   "region without its end",
+			change: map[string]string{"code/01-first/main.go": strings.Replace(fixture()["code/01-first/main.go"], "\t// endregion hello\n", "", 1)},
+			want: []string{
+				`chapters/01-first.md:8: region "hello" not found in code/01-first/main.go`,
+				`code/01-first/main.go:6: region "hello" has no "// endregion hello"`,
+			},
+		},
+		{
+			name:   "end without a region",
+			change: map[string]string{"code/01-first/main.go": fixture()["code/01-first/main.go"] + "// endregion other\n"},
+			want:   []string{`code/01-first/main.go:10: endregion "other" has no region "other" before it`},
+		},
+		{
+			name:   "region defined twice",
+			change: map[string]string{"code/01-first/main.go": fixture()["code/01-first/main.go"] + "// region hello\n// endregion hello\n"},
+			want:   []string{`code/01-first/main.go:10: region "hello" is defined twice (first at line 6)`},
+		},
+		{
+			name:   "unknown directive",
+			change: map[string]string{"chapters/02-second.md": strings.Replace(fixture()["chapters/02-second.md"], "::: diff", "::: dif", 1)},
+			want:   []string{`chapters/02-second.md:8: unknown directive "dif" (known: diff, figure, listing, transcript)`},
+		},
+		{
+			name:   "unknown option",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "region=hello", "regoin=hello", 1)},
+			want:   []string{`chapters/01-first.md:8: unknown option "regoin" for listing (known: region)`},
+		},
+		{
+			name:   "wrong number of arguments",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "::: transcript run", "::: transcript", 1)},
+			want:   []string{`chapters/01-first.md:10: transcript takes 1 argument(s), got 0: ""`},
+		},
+		{
+			name:   "unclosed quote",
+			change: map[string]string{"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], `caption="A picture"`, `caption="A picture`, 1)},
+			want:   []string{`chapters/01-first.md:12: unclosed quote in directive`},
+		},
+		{
+			name:   "diff in the first chapter",
+			change: map[string]string{"chapters/01-first.md": fixture()["chapters/01-first.md"] + "\n::: diff\n"},
+			want:   []string{`chapters/01-first.md:14: diff needs a previous chapter's program, and chapters/01-first.md is the first`},
+		},
+		{
+			name:   "no front matter",
+			change: map[string]string{"chapters/02-second.md": "# Second\n"},
+			want:   []string{`chapters/02-second.md:1: missing front matter: a chapter starts with a line "---", then title:, summary: and program:, then "---"`},
+		},
+		{
+			name:   "front matter not closed",
+			change: map[string]string{"chapters/02-second.md": "---\ntitle: Second\n"},
+			want:   []string{`chapters/02-second.md:1: front matter is not closed: no "---" line after it`},
+		},
+		{
+			name: "bad front matter",
+			change: map[string]string{"chapters/02-second.md": strings.Replace(fixture()["chapters/02-second.md"],
+				"summary: The second step.", "summary The second step.\ntitle: Again\nauthor: me", 1)},
+			want: []string{
+				`chapters/02-second.md:1: front matter has no summary:`,
+				`chapters/02-second.md:3: front matter line must be "key: value", got "summary The second step."`,
+				`chapters/02-second.md:4: front matter key "title" is repeated (first on line 2)`,
+				`chapters/02-second.md:5: unknown front matter key "author" (known: title, summary, program)`,
+			},
+		},
+		{
+			name:   "program of another chapter",
+			change: map[string]string{"chapters/02-second.md": strings.Replace(fixture()["chapters/02-second.md"], "program: code/02-second", "program: code/01-first", 1)},
+			want:   []string{`chapters/02-second.md:4: program must be code/02-second, the chapter's own program directory; got "code/01-first"`},
+		},
+		{
+			name:   "program without tests",
+			change: map[string]string{"code/02-second/main_test.go": ""},
+			want:   []string{`chapters/02-second.md: code/02-second has no _test.go file: every program the book shows is tested`},
+		},
+		{
+			name:   "duplicate chapter number",
+			change: map[string]string{"chapters/02-again.md": "---\ntitle: x\nsummary: y\nprogram: code/02-again\n---\n"},
+			want: []string{
+				`chapters/02-again.md: program directory code/02-again does not exist`,
+				`chapters/02-second.md: chapter number 02 is also used by chapters/02-again.md`,
+			},
+		},
+		{
+			name:   "bad file name",
+			change: map[string]string{"chapters/3-third.md": "x"},
+			want:   []string{`chapters/3-third.md: a chapter's file name must be NN-slug.md (two digits, then lower-case words joined by -)`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := fixture()
+			for name, text := range tt.change {
+				if text == "" {
+					delete(files, name)
+				} else {
+					files[name] = text
+				}
+			}
+			root := writeBook(t, files)
+			_, err := Render(root)
+			if err == nil {
+				t.Fatalf("no error; want:\n%s", strings.Join(tt.want, "\n"))
+			}
+			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("errors:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// A broken chapter must leave the site that was there untouched, and leave
+// no temporary directory behind.
+func TestFailedBuildKeepsSite(t *testing.T) {
+	files := fixture()
+	root := writeBook(t, files)
+	site := filepath.Join(root, "site")
+	if err := Build(root, site); err != nil {
+		t.Fatal(err)
+	}
+	before, err := readTree(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(files["chapters/01-first.md"], "region=hello", "region=gone", 1)
+	if err := os.WriteFile(filepath.Join(root, "chapters/01-first.md"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Build(root, site); err == nil {
+		t.Fatal("build of a broken chapter succeeded")
+	}
+	after, err := readTree(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("site has %d files after a failed build, %d before", len(after), len(before))
+	}
+	for name, data := range before {
+		if string(after[name]) != string(data) {
+			t.Errorf("%s changed after a failed build", name)
+		}
+	}
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "site.") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	root := writeBook(t, fixture())
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	if err := Build(root, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := Build(root, b); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := Diff(a, b); err != nil || d != "" {
+		t.Fatalf("two builds differ: %s %v", d, err)
+	}
+}
+
+func TestListing(t *testing.T) {
+	root := writeBook(t, fixture())
+	files, err := Render(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(files["01-first.html"])
+	for _, want := range []string{
+		// The region's one line, with its real line number, linking to the
+		// same line on the program's page.
+		`<span class="line" id="listing1-L7"><a class="ln" href="code/01-first.html#main.go-L7" aria-hidden="true" tabindex="-1">7</a>`,
+		`<a href="code/01-first.html#main.go">code/01-first/main.go</a><span class="where">lines 7–7</span>`,
+		`<span class="prompt">$ </span><span class="command">go run ./code/01-first</span>`,
+		`<figcaption>Figure 1.1. A picture</figcaption>`,
+		`Tested by:</strong> <a href="code/01-first.html#main_test.go">code/01-first/main_test.go</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("chapter page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "region hello") || strings.Contains(page, "BOOKDIRECTIVE") {
+		t.Error("a region marker or a placeholder reached the page")
+	}
+	program := string(files["code/01-first.html"])
+	if !strings.Contains(program, `<span class="line" id="main.go-L5"><a class="ln" href="#main.go-L5"`) {
+		t.Error("program page lacks line anchors")
+	}
+	if strings.Contains(program, "endregion") {
+		t.Error("a region marker reached the program page")
+	}
+	// A directive inside fenced code is shown as code, not run.
+	if !regexp.MustCompile(`lang-go"><code>.*listing.*not.*directive`).Match(files["02-second.html"]) {
+		t.Error("fenced directive was not left as code")
+	}
+}
+
+func TestDiffListing(t *testing.T) {
+	root := writeBook(t, fixture())
+	files, err := Render(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(files["02-second.html"])
+	for _, re := range []string{
+		`<span class="added">\+1</span> <span class="removed">−1</span>`,
+		`class="line del">.*hello&#34;`,
+		`class="line ins">.*hello, again`,
+	} {
+		if !regexp.MustCompile(re).MatchString(page) {
+			t.Errorf("diff lacks %s", re)
+		}
+	}
+}
+
+// The site makes no request outside itself: no script, style, image or
+// font from another host.
+func TestNoExternalRequests(t *testing.T) {
+	root := writeBook(t, fixture())
+	files, err := Render(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	external := regexp.MustCompile(`(?i)(src=|<link[^>]*href=|url\(|@import)\s*["']?(https?:)?//`)
+	for name, data := range files {
+		if m := external.Find(data); m != nil {
+			t.Errorf("%s requests an outside resource: %s", name, m)
+		}
+	}
+}
+
+// The committed site/ is what the committed sources build.
+func TestSiteIsCurrent(t *testing.T) {
+	root := filepath.Join("..", "..")
+	fresh := filepath.Join(t.TempDir(), "site")
+	if err := Build(root, fresh); err != nil {
+		t.Fatalf("the book does not build:\n%v", err)
+	}
+	d, err := Diff(filepath.Join(root, "site"), fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != "" {
+		t.Fatalf("site/ is stale: %s\nrun: make site", d)
+	}
+}
+
+// BenchmarkBuild renders the whole book, as make site does.
+func BenchmarkBuild(b *testing.B) {
+	root := filepath.Join("..", "..")
+	for b.Loop() {
+		if _, err := Render(root); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+// Command book renders the book: chapters/ and code/ into the static site
+// in site/.
+//
+//	go run ./tools/book build            # write site/
+//	go run ./tools/book serve            # write site/, then serve it on 127.0.0.1:8000
+//	go run ./tools/book check            # fail if site/ is not what the sources build
+//
+// Every problem in the sources is printed as FILE:LINE: MESSAGE, and the
+// previous site is left as it was.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("book", flag.ContinueOnError)
+	root := fs.String("root", ".", "the book's top directory (with chapters/ and code/)")
+	addr := fs.String("addr", "127.0.0.1:8000", "serve: the address to serve the site on")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: book [-root DIR] build|check|serve [-addr ADDR]")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return errors.New("no command")
+	}
+	cmd := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	site := filepath.Join(*root, "site")
+	switch cmd {
+	case "build":
+		if err := Build(*root, site); err != nil {
+			return buildFailed(err)
+		}
+		fmt.Printf("built %s\n", site)
+		return nil
+	case "check":
+		return check(*root, site)
+	case "serve":
+		if err := Build(*root, site); err != nil {
+			return buildFailed(err)
+		}
+		return serve(*addr, site)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// buildFailed says how many problems there were after listing them all.
+func buildFailed(err error) error {
+	var errs Errors
+	if errors.As(err, &errs) {
+		return fmt.Errorf("%v\nbuild failed: %d problem(s); site/ left as it was", err, len(errs))
+	}
+	return fmt.Errorf("%v\nbuild failed; site/ left as it was", err)
+}
+
+// check builds into a temporary directory and compares it with site/.
+func check(root, site string) error {
+	tmp, err := os.MkdirTemp("", "book-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fresh := filepath.Join(tmp, "site")
+	if err := Build(root, fresh); err != nil {
+		return buildFailed(err)
+	}
+	d, err := Diff(site, fresh)
+	if err != nil {
+		return err
+	}
+	if d != "" {
+		return fmt.Errorf("site/ is not what the sources build: %s\nrun: make site", d)
+	}
+	fmt.Println("site/ is current")
+	return nil
+}
+
+// serve serves dir on addr until SIGINT or SIGTERM.
+func serve(addr, dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("serving the book on http://%s/ (Ctrl-C to stop)\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	}
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"path"
+	"strings"
+
+	"github.com/alecthomas/chroma/v2/lexers"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/util"
+)
+
+// renderer turns a loaded Book into the site's files. One renderer serves a
+// whole build, so the Markdown parser, the lexers and the templates are
+// made once.
+type siteRenderer struct {
+	book  *Book
+	md    goldmark.Markdown
+	hl    highlighter
+	pages *template.Template
+}
+
+func newRenderer(b *Book) (*siteRenderer, error) {
+	r := &siteRenderer{book: b}
+	r.md = goldmark.New(
+		goldmark.WithExtensions(extension.GFM, extension.Footnote),
+		goldmark.WithParserOptions(parser.WithAutoHeadingID()),
+		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(markdownCode{r}, 100))),
+	)
+	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink}).ParseFS(theme, "theme/*.html")
+	if err != nil {
+		return nil, err
+	}
+	r.pages = t
+	return r, nil
+}
+
+func chapterLink(ch *Chapter) string { return ch.Slug + ".html" }
+
+// page is what the templates see.
+type page struct {
+	Book    *Book
+	Title   string
+	Root    string // "" or "../": the way back to the site's top
+	Current *Chapter
+	Chapter *Chapter
+	Content template.HTML
+	Files   []programFile
+}
+
+type programFile struct {
+	Name string
+	Code template.HTML
+}
+
+// render returns every file of the site, by path.
+func (r *siteRenderer) render() (map[string][]byte, error) {
+	files := map[string][]byte{
+		"assets/style.css":   mustRead("theme/style.css"),
+		"assets/favicon.svg": mustRead("theme/favicon.svg"),
+		"assets/code.css":    codeCSS(),
+	}
+	var errs Errors
+	exec := func(name, tmpl string, p page) {
+		var buf bytes.Buffer
+		if err := r.pages.ExecuteTemplate(&buf, tmpl, p); err != nil {
+			errs.add(Pos{File: "tools/book/theme/" + tmpl}, "%v", err)
+			return
+		}
+		files[name] = buf.Bytes()
+	}
+	exec("index.html", "index.html", page{Book: r.book, Title: r.book.Title})
+	for _, ch := range r.book.Chapters {
+		content, err := r.chapterHTML(ch)
+		if err != nil {
+			errs = append(errs, err...)
+			continue
+		}
+		exec(chapterLink(ch), "chapter.html", page{Book: r.book, Title: ch.Title, Current: ch, Chapter: ch, Content: content})
+		p := page{Book: r.book, Title: ch.Program, Root: "../", Current: ch, Chapter: ch}
+		for _, f := range ch.Files {
+			src, _, err := r.book.sources.get(ch.Program + "/" + f)
+			if err != nil {
+				errs.add(Pos{File: ch.Program + "/" + f}, "%v", err)
+				continue
+			}
+			p.Files = append(p.Files, programFile{f, r.codeBlock(src, src.all(), f+"-", "#")})
+		}
+		exec(programLink(ch, ""), "program.html", p)
+	}
+	return files, errs.err()
+}
+
+// programLink is the path of a chapter program's page, relative to the
+// site's top, with an optional #fragment.
+func programLink(ch *Chapter, fragment string) string {
+	link := "code/" + ch.Slug + ".html"
+	if fragment != "" {
+		link += "#" + fragment
+	}
+	return link
+}
+
+// chapterHTML renders a chapter's Markdown and puts each directive's block
+// where its placeholder paragraph is.
+func (r *siteRenderer) chapterHTML(ch *Chapter) (template.HTML, Errors) {
+	var buf bytes.Buffer
+	if err := r.md.Convert([]byte(ch.Body), &buf); err != nil {
+		return "", Errors{{Pos{File: ch.File}, err.Error()}}
+	}
+	html := buf.String()
+	var errs Errors
+	figures := 0
+	for i, blk := range ch.Blocks {
+		var out string
+		switch blk.Kind {
+		case "listing":
+			out = r.listing(ch, i, blk)
+		case "diff":
+			out = r.diff(ch, blk)
+		case "transcript":
+			out = r.transcript(blk)
+		case "figure":
+			figures++
+			out = r.figure(ch, figures, blk)
+		}
+		ph := "<p>" + placeholder(i) + "</p>"
+		if strings.Count(html, ph) != 1 {
+			errs.add(blk.Pos, "a directive must be a paragraph of its own, with blank lines around it")
+			continue
+		}
+		html = strings.Replace(html, ph, out, 1)
+	}
+	return template.HTML(html), errs
+}
+
+// codeBlock renders lines of a source as a <pre>, each line with its real
+// number. Line ids start with idPrefix; numbers link to linkBase + id's
+// line on the program's page.
+func (r *siteRenderer) codeBlock(src *source, rng lineRange, idPrefix, linkBase string) template.HTML {
+	var b strings.Builder
+	b.WriteString(`<pre class="chroma code"><code>`)
+	for n := rng.First; n <= rng.Last; n++ {
+		if src.marker[n-1] {
+			continue
+		}
+		id := fmt.Sprintf("%sL%d", idPrefix, n)
+		target := fmt.Sprintf("%s%sL%d", linkBase, path.Base(src.path)+"-", n)
+		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true" tabindex="-1">%d</a><span class="cl">%s</span></span>`+"\n",
+			id, target, n, src.highlighted(&r.hl, n))
+	}
+	b.WriteString("</code></pre>")
+	return template.HTML(b.String())
+}
+
+func (r *siteRenderer) listing(ch *Chapter, i int, blk *Block) string {
+	src, _, _ := r.book.sources.get(blk.File)
+	rng, what := src.all(), ""
+	if blk.Region != "" {
+		rng = src.regions[blk.Region]
+		what = fmt.Sprintf(`<span class="where">lines %d–%d</span>`, rng.First, rng.Last)
+	}
+	name := path.Base(blk.File)
+	return fmt.Sprintf(`<figure class="listing"><figcaption><a href="%s">%s</a>%s</figcaption>%s</figure>`,
+		programLink(ch, name), template.HTMLEscapeString(blk.File), what,
+		r.codeBlock(src, rng, fmt.Sprintf("listing%d-", i+1), programLink(ch, "")+"#"))
+}
+
+func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
+	oldSrc, _, _ := r.book.sources.get(blk.Old)
+	newSrc, _, _ := r.book.sources.get(blk.File)
+	hs := diffLines(oldSrc.lines, newSrc.lines, oldSrc.marker, newSrc.marker, 3)
+	added, removed := 0, 0
+	var b strings.Builder
+	for _, h := range hs {
+		fmt.Fprintf(&b, `<span class="hunk">@@ -%d +%d @@</span>`+"\n", firstOf(h, true), firstOf(h, false))
+		for _, l := range h {
+			var cls, code, oldN, newN string
+			switch l.Op {
+			case '+':
+				added++
+				cls, code = "ins", string(newSrc.highlighted(&r.hl, l.New))
+			case '-':
+				removed++
+				cls, code = "del", string(oldSrc.highlighted(&r.hl, l.Old))
+			default:
+				cls, code = "ctx", string(newSrc.highlighted(&r.hl, l.New))
+			}
+			if l.Old > 0 {
+				oldN = fmt.Sprint(l.Old)
+			}
+			if l.New > 0 {
+				newN = fmt.Sprintf(`<a href="%s">%d</a>`, programLink(ch, fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
+			}
+			fmt.Fprintf(&b, `<span class="line %s"><span class="ln" aria-hidden="true">%s</span><span class="ln" aria-hidden="true">%s</span><span class="op">%c</span><span class="cl">%s</span></span>`+"\n",
+				cls, oldN, newN, l.Op, code)
+		}
+	}
+	prev := ch.Prev
+	caption := fmt.Sprintf(`From <a href="%s">%s</a> to <a href="%s">%s</a>: <span class="added">+%d</span> <span class="removed">−%d</span> lines`,
+		programLink(prev, path.Base(blk.Old)), blk.Old, programLink(ch, path.Base(blk.File)), blk.File, added, removed)
+	if len(hs) == 0 {
+		return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><p>No change.</p></figure>`, caption)
+	}
+	return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><pre class="chroma code"><code>%s</code></pre></figure>`, caption, b.String())
+}
+
+// firstOf is the first line number a hunk shows in the old or new file.
+func firstOf(h hunk, old bool) int {
+	for _, l := range h {
+		if old && l.Old > 0 {
+			return l.Old
+		}
+		if !old && l.New > 0 {
+			return l.New
+		}
+	}
+	return 0
+}
+
+func (r *siteRenderer) transcript(blk *Block) string {
+	data := mustReadFile(r.book.sources.root, blk.File)
+	panes, _ := parseTranscript(data)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<div class="transcript panes-%d">`, len(panes))
+	for _, p := range panes {
+		fmt.Fprintf(&b, `<div class="pane"><div class="pane-title">%s</div><pre class="terminal"><code>`, template.HTMLEscapeString(p.Name))
+		for _, line := range p.Lines {
+			esc := template.HTMLEscapeString(line)
+			switch {
+			case strings.HasPrefix(line, "$ "):
+				fmt.Fprintf(&b, `<span class="prompt">$ </span><span class="command">%s</span>`, esc[2:])
+			case line == "^C":
+				b.WriteString(`<span class="ctrl">^C</span>`)
+			default:
+				b.WriteString(esc)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("</code></pre></div>")
+	}
+	fmt.Fprintf(&b, `<p class="recorded">Recorded by the tests in %s; ports are shown as a reader would see them.</p></div>`,
+		template.HTMLEscapeString(path.Dir(path.Dir(blk.File))))
+	return b.String()
+}
+
+func (r *siteRenderer) figure(ch *Chapter, n int, blk *Block) string {
+	svg := mustReadFile(r.book.sources.root, blk.File)
+	if i := strings.Index(svg, "<svg"); i > 0 {
+		svg = svg[i:] // drop an XML declaration or comment before the root
+	}
+	return fmt.Sprintf(`<figure class="diagram">%s<figcaption>Figure %d.%d. %s</figcaption></figure>`,
+		svg, ch.Num, n, template.HTMLEscapeString(blk.Caption))
+}
+
+// markdownCode renders fenced code in the prose (C signatures, shell
+// commands) with the same highlighter as the listings, and gives every
+// heading a link to itself.
+type markdownCode struct{ r *siteRenderer }
+
+func (m markdownCode) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
+	reg.Register(ast.KindFencedCodeBlock, m.fenced)
+	reg.Register(ast.KindHeading, m.heading)
+}
+
+func (m markdownCode) fenced(w util.BufWriter, source []byte, node ast.Node, entering bool) (ast.WalkStatus, error) {
+	if !entering {
+		return ast.WalkContinue, nil
+	}
+	n := node.(*ast.FencedCodeBlock)
+	var text bytes.Buffer
+	for i := 0; i < n.Lines().Len(); i++ {
+		seg := n.Lines().At(i)
+		text.Write(seg.Value(source))
+	}
+	lang := string(n.Language(source))
+	lexer := lexers.Get(lang)
+	if lexer == nil {
+		lexer = lexers.Fallback
+	}
+	fmt.Fprintf(w, `<pre class="chroma code lang-%s"><code>`, template.HTMLEscapeString(lang))
+	for _, line := range m.r.hl.lines(lexer, text.String()) {
+		fmt.Fprintf(w, `<span class="line"><span class="cl">%s</span></span>`+"\n", line)
+	}
+	w.WriteString("</code></pre>\n")
+	return ast.WalkSkipChildren, nil
+}
+
+func (m markdownCode) heading(w util.BufWriter, source []byte, node ast.Node, entering bool) (ast.WalkStatus, error) {
+	n := node.(*ast.Heading)
+	id, ok := n.AttributeString("id")
+	if !ok {
+		id = []byte{}
+	}
+	idStr := string(id.([]byte))
+	if entering {
+		fmt.Fprintf(w, `<h%d id="%s">`, n.Level, template.HTMLEscapeString(idStr))
+		return ast.WalkContinue, nil
+	}
+	fmt.Fprintf(w, ` <a class="anchor" href="#%s" aria-label="Link to this section">#</a></h%d>`+"\n", template.HTMLEscapeString(idStr), n.Level)
+	return ast.WalkContinue, nil
+}
