@@ -152,7 +152,7 @@ func (r *siteRenderer) codeBlock(src *source, rng lineRange, idPrefix, linkBase 
 		}
 		id := fmt.Sprintf("%sL%d", idPrefix, n)
 		target := fmt.Sprintf("%s%sL%d", linkBase, path.Base(src.path)+"-", n)
-		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true" tabindex="-1">%d</a><span class="cl">%s</span></span>`+"\n",
+		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true" tabindex="-1">%d</a><span class="cl">%s</span></span>`,
 			id, target, n, src.highlighted(&r.hl, n))
 	}
 	b.WriteString("</code></pre>")
@@ -164,6 +164,11 @@ func (r *siteRenderer) listing(ch *Chapter, i int, blk *Block) string {
 	rng, what := src.all(), ""
 	if blk.Region != "" {
 		rng = src.regions[blk.Region]
+		// gofmt puts a blank line before a marker that follows a function;
+		// it is not part of what the region shows.
+		for rng.Last > rng.First && strings.TrimSpace(src.lines[rng.Last-1]) == "" {
+			rng.Last--
+		}
 		what = fmt.Sprintf(`<span class="where">lines %d–%d</span>`, rng.First, rng.Last)
 	}
 	name := path.Base(blk.File)
@@ -179,7 +184,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 	added, removed := 0, 0
 	var b strings.Builder
 	for _, h := range hs {
-		fmt.Fprintf(&b, `<span class="hunk">@@ -%d +%d @@</span>`+"\n", firstOf(h, true), firstOf(h, false))
+		fmt.Fprintf(&b, `<span class="hunk">@@ -%d +%d @@</span>`, firstOf(h, true), firstOf(h, false))
 		for _, l := range h {
 			var cls, code, oldN, newN string
 			switch l.Op {
@@ -198,7 +203,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 			if l.New > 0 {
 				newN = fmt.Sprintf(`<a href="%s">%d</a>`, programLink(ch, fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
 			}
-			fmt.Fprintf(&b, `<span class="line %s"><span class="ln" aria-hidden="true">%s</span><span class="ln" aria-hidden="true">%s</span><span class="op">%c</span><span class="cl">%s</span></span>`+"\n",
+			fmt.Fprintf(&b, `<span class="line %s"><span class="ln" aria-hidden="true">%s</span><span class="ln" aria-hidden="true">%s</span><span class="op">%c</span><span class="cl">%s</span></span>`,
 				cls, oldN, newN, l.Op, code)
 		}
 	}
@@ -245,7 +250,7 @@ func (r *siteRenderer) transcript(blk *Block) string {
 		}
 		b.WriteString("</code></pre></div>")
 	}
-	fmt.Fprintf(&b, `<p class="recorded">Recorded by the tests in %s; ports are shown as a reader would see them.</p></div>`,
+	fmt.Fprintf(&b, `<p class="recorded">Recorded by the tests in %s, run with GODEBUG=containermaxprocs=0; ports are shown as a reader would see them.</p></div>`,
 		template.HTMLEscapeString(path.Dir(path.Dir(blk.File))))
 	return b.String()
 }
@@ -286,7 +291,7 @@ func (m markdownCode) fenced(w util.BufWriter, source []byte, node ast.Node, ent
 	}
 	fmt.Fprintf(w, `<pre class="chroma code lang-%s"><code>`, template.HTMLEscapeString(lang))
 	for _, line := range m.r.hl.lines(lexer, text.String()) {
-		fmt.Fprintf(w, `<span class="line"><span class="cl">%s</span></span>`+"\n", line)
+		fmt.Fprintf(w, `<span class="line"><span class="cl">%s</span></span>`, line)
 	}
 	w.WriteString("</code></pre>\n")
 	return ast.WalkSkipChildren, nil

@@ -50,7 +50,19 @@ type Session struct {
 	panes   []*pane
 	servers []string // ports servers listen on, shown as DisplayPort
 	rules   []func(string) string
+
+	// Env is added to the environment of every process started after it
+	// is set.
+	Env []string
 }
+
+// GODEBUG is set for every program the tests run. Since Go 1.25 the runtime
+// keeps the cgroup CPU-limit files open (descriptors 3 and 4 on cgroup v1,
+// 3 on v2, none outside a cgroup), so the descriptor numbers a program gets
+// would depend on the machine; with this setting it closes them before main
+// and the first socket is descriptor 3 everywhere. Chapters that show
+// descriptor numbers say so.
+const GODEBUG = "GODEBUG=containermaxprocs=0"
 
 type pane struct {
 	name  string
@@ -83,6 +95,9 @@ func New(t testing.TB) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Descriptors this test process inherited without close-on-exec (from
+	// a shell or an IDE) would otherwise reach every program it starts.
+	markCloseOnExec(t)
 	s := &Session{t: t, bin: Build(t), display: "./" + filepath.ToSlash(rel)}
 	// Ports a client was given by the kernel are renumbered in order of
 	// appearance, so that two runs print the same transcript.
@@ -182,6 +197,7 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 	s.t.Helper()
 	p := &Proc{s: s, shown: shown, done: make(chan struct{}), sigAt: -1}
 	p.cmd = exec.Command(s.bin, args...)
+	p.cmd.Env = append(append(os.Environ(), GODEBUG), s.Env...)
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	if err := p.cmd.Start(); err != nil {
@@ -248,6 +264,9 @@ func hasFlag(args []string, name string) bool {
 	}
 	return false
 }
+
+// Pid is the process's ID.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Addr is the address a server printed in its "listening on" line.
 func (p *Proc) Addr() string { return p.addr }

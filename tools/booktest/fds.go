@@ -3,7 +3,9 @@ package booktest
 import (
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -51,4 +53,15 @@ func OpenFDs(t testing.TB) map[string]string {
 		fds[n] = target
 	}
 	return fds
+}
+
+// markCloseOnExec sets FD_CLOEXEC on every descriptor above stderr, so that
+// processes the test starts get only stdin, stdout and stderr.
+func markCloseOnExec(t testing.TB) {
+	t.Helper()
+	for fd := range OpenFDs(t) {
+		if n, err := strconv.Atoi(fd); err == nil && n > 2 {
+			syscall.CloseOnExec(n)
+		}
+	}
 }
