@@ -51,6 +51,8 @@ type Session struct {
 	servers []string // ports servers listen on, shown as DisplayPort
 	rules   []func(string) string
 
+	autoAddr bool // Start added -addr 127.0.0.1:0 to a server's arguments
+
 	// Env is added to the environment of every process started after it
 	// is set.
 	Env []string
@@ -145,6 +147,15 @@ func (s *Session) Renumber(pattern string, start int) {
 		seen := map[string]string{}
 		next := start
 		return replaceGroup(re, text, func(v string) string {
+			if v == "0" {
+				// A server Start gave -addr 127.0.0.1:0 prints that address
+				// before the kernel picks a port; the reader, who ran it
+				// without -addr, sees the default port there.
+				if s.autoAddr {
+					return strconv.Itoa(DisplayPort)
+				}
+				return v
+			}
 			for _, p := range s.servers {
 				if v == p {
 					return strconv.Itoa(DisplayPort)
@@ -220,10 +231,11 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 	return p
 }
 
-var listeningRE = regexp.MustCompile(`listening on (\S+)`)
+var listeningRE = regexp.MustCompile(`(?:listening on|bound to) (\S+)`)
 
 // Start starts a server in the named pane and waits until it prints its
-// "listening on ADDR" line. Unless args name an -addr, the server is given
+// "listening on ADDR" line (or "bound to ADDR", for a program that binds
+// but does not listen). Unless args name an -addr, the server is given
 // -addr 127.0.0.1:0 so the kernel picks a free port; the transcript shows
 // the command without it and the port as DisplayPort.
 func (s *Session) Start(paneName string, args ...string) *Proc {
@@ -231,6 +243,7 @@ func (s *Session) Start(paneName string, args ...string) *Proc {
 	run := args
 	if !hasFlag(args, "addr") {
 		run = append(append([]string{}, args...), "-addr", "127.0.0.1:0")
+		s.autoAddr = true
 	}
 	p := s.start(paneName, args, run)
 	m := p.waitMatch(listeningRE)
@@ -257,6 +270,9 @@ func (s *Session) Run(paneName string, args ...string) *Proc {
 
 func hasFlag(args []string, name string) bool {
 	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue // a flag's value, or an argument
+		}
 		a = strings.TrimLeft(a, "-")
 		if a == name || strings.HasPrefix(a, name+"=") {
 			return true
@@ -321,6 +337,15 @@ func (p *Proc) waitMatch(re *regexp.Regexp) []string {
 			p.s.t.Fatalf("%s %s: no %q after %v. Output:\n%s",
 				p.s.display, strings.Join(p.shown, " "), re, waitLimit, p.Output())
 		}
+	}
+}
+
+// Send sends sig to the process and returns at once: for a signal the
+// program handles and goes on, like SIGUSR1.
+func (p *Proc) Send(sig os.Signal) {
+	p.s.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.s.t.Fatalf("signal %v: %v", sig, err)
 	}
 }
 

@@ -18,6 +18,21 @@ func TestRenumberPorts(t *testing.T) {
 	}
 }
 
+// A server started with an automatic -addr 127.0.0.1:0 may print that
+// address; the reader ran it without -addr and sees the default port.
+func TestRenumberAutoAddr(t *testing.T) {
+	s := &Session{servers: []string{"39211"}, autoAddr: true}
+	s.Renumber(`127\.0\.0\.1:(\d+)`, 40001)
+	got := s.rules[0]("bind 127.0.0.1:0\nlistening on 127.0.0.1:39211\nfrom 127.0.0.1:51000\n")
+	if want := "bind 127.0.0.1:8080\nlistening on 127.0.0.1:8080\nfrom 127.0.0.1:40001\n"; got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	s.autoAddr = false
+	if got := s.rules[0]("bind 127.0.0.1:0\n"); got != "bind 127.0.0.1:0\n" {
+		t.Errorf("an explicit port 0 was renumbered: %q", got)
+	}
+}
+
 func TestReplace(t *testing.T) {
 	s := &Session{}
 	s.Replace(`pid \d+`, "pid 4242")
@@ -62,6 +77,7 @@ func TestHasFlag(t *testing.T) {
 		{[]string{"-addr", "x"}, true},
 		{[]string{"--addr=x"}, true},
 		{[]string{"-address"}, false},
+		{[]string{"-msg", "addr"}, false},
 		{nil, false},
 	} {
 		if got := hasFlag(tt.args, "addr"); got != tt.want {
