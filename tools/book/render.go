@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"html/template"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 
-	"github.com/alecthomas/chroma/v2/lexers"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -67,6 +68,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		"assets/code.css":    codeCSS(),
 	}
 	var errs Errors
+	r.highlightAll()
 	exec := func(name, tmpl string, p page) {
 		var buf bytes.Buffer
 		if err := r.pages.ExecuteTemplate(&buf, tmpl, p); err != nil {
@@ -95,6 +97,34 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		exec(programLink(ch, ""), "program.html", p)
 	}
 	return files, errs.err()
+}
+
+// highlightAll highlights every program file the site shows, one file per
+// core at a time: lexing is most of a build's work, and files are
+// independent.
+func (r *siteRenderer) highlightAll() {
+	var srcs []*source
+	for _, ch := range r.book.Chapters {
+		for _, f := range ch.Files {
+			if src, _, err := r.book.sources.get(ch.Program + "/" + f); err == nil {
+				srcs = append(srcs, src)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	work := make(chan *source)
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for src := range work {
+				src.highlighted(&r.hl, 1)
+			}
+		})
+	}
+	for _, src := range srcs {
+		work <- src
+	}
+	close(work)
+	wg.Wait()
 }
 
 // programLink is the path of a chapter program's page, relative to the
@@ -285,10 +315,7 @@ func (m markdownCode) fenced(w util.BufWriter, source []byte, node ast.Node, ent
 		text.Write(seg.Value(source))
 	}
 	lang := string(n.Language(source))
-	lexer := lexers.Get(lang)
-	if lexer == nil {
-		lexer = lexers.Fallback
-	}
+	lexer := lexerNamed(lang)
 	fmt.Fprintf(w, `<pre class="chroma code lang-%s"><code>`, template.HTMLEscapeString(lang))
 	for _, line := range m.r.hl.lines(lexer, text.String()) {
 		fmt.Fprintf(w, `<span class="line"><span class="cl">%s</span></span>`, line)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/alecthomas/chroma/v2"
 	"github.com/alecthomas/chroma/v2/lexers"
@@ -110,12 +111,36 @@ func (s *source) highlighted(h *highlighter, n int) template.HTML {
 	return s.html[n-1]
 }
 
-// lexerFor picks a lexer by file name; lexers are built once by chroma
-// and shared.
+// lexerFor picks a lexer by file name.
 func lexerFor(path string) chroma.Lexer {
-	l := lexers.Match(filepath.Base(path))
+	return lexerCache.get(filepath.Ext(path), func() chroma.Lexer { return lexers.Match(filepath.Base(path)) })
+}
+
+// lexerNamed picks a lexer by a fenced block's language ("go", "c", "sh").
+func lexerNamed(lang string) chroma.Lexer {
+	return lexerCache.get("lang:"+lang, func() chroma.Lexer { return lexers.Get(lang) })
+}
+
+// lexerCache keeps each lexer found: finding one by name or file name
+// tries every lexer chroma has, which costs more than lexing a file.
+var lexerCache = lexerTable{m: map[string]chroma.Lexer{}}
+
+type lexerTable struct {
+	mu sync.Mutex
+	m  map[string]chroma.Lexer
+}
+
+func (t *lexerTable) get(key string, find func() chroma.Lexer) chroma.Lexer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l, ok := t.m[key]; ok {
+		return l
+	}
+	l := find()
 	if l == nil {
 		l = lexers.Fallback
 	}
-	return chroma.Coalesce(l)
+	l = chroma.Coalesce(l)
+	t.m[key] = l
+	return l
 }
