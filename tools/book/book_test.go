@@ -31,7 +31,7 @@ title: Second
 summary: The second step.
 program: code/02-second
 ---
-What changed:
+What changed (see [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)):
 
 ::: diff
 
@@ -219,6 +219,26 @@ func TestLoadErrors(t *testing.T) {
 				`chapters/02-again.md: program directory code/02-again does not exist`,
 				`chapters/02-second.md: chapter number 02 is also used by chapters/02-again.md`,
 			},
+		},
+		{
+			name:   "link to a missing anchor",
+			change: map[string]string{"chapters/02-second.md": fixture()["chapters/02-second.md"] + "\nSee [the first](01-first.html#nowhere).\n"},
+			want:   []string{`chapters/02-second.md: link on 02-second.html to 01-first.html#nowhere: no id "nowhere" on 01-first.html`},
+		},
+		{
+			name:   "link to a missing page",
+			change: map[string]string{"chapters/02-second.md": fixture()["chapters/02-second.md"] + "\nSee [the third](03-third.html).\n"},
+			want:   []string{`chapters/02-second.md: link on 02-second.html to 03-third.html: no such page`},
+		},
+		{
+			name:   "image from outside",
+			change: map[string]string{"chapters/02-second.md": fixture()["chapters/02-second.md"] + "\n![a cat](https://example.com/cat.png)\n"},
+			want:   []string{`chapters/02-second.md: img src on 02-second.html loads https://example.com/cat.png from outside the site`},
+		},
+		{
+			name:   "id used twice",
+			change: map[string]string{"chapters/figures/01-pic.svg": `<svg xmlns="http://www.w3.org/2000/svg"><title>t</title><g id="dot"/><g id="dot"/></svg>`},
+			want:   []string{`chapters/01-first.md: id "dot" is used twice on 01-first.html`},
 		},
 		{
 			name:   "bad file name",

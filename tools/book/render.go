@@ -96,7 +96,23 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		}
 		exec(programLink(ch, ""), "program.html", p)
 	}
+	if len(errs) == 0 {
+		errs = checkLinks(files, r.sourceOf)
+	}
 	return files, errs.err()
+}
+
+// sourceOf names the file a page is made from, for error messages.
+func (r *siteRenderer) sourceOf(page string) string {
+	for _, ch := range r.book.Chapters {
+		switch page {
+		case chapterLink(ch):
+			return ch.File
+		case programLink(ch, ""):
+			return ch.Program
+		}
+	}
+	return "tools/book/theme/" + path.Base(page)
 }
 
 // highlightAll highlights every program file the site shows, one file per
