@@ -9,8 +9,9 @@
 
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test fmt vet darwin check staticcheck update bench
+.PHONY: serve site test deps fmt vet darwin check staticcheck update bench
 
 serve:
 	$(GO) run ./tools/book serve
@@ -18,8 +19,23 @@ serve:
 site:
 	$(GO) run ./tools/book build
 
-test: fmt vet darwin
+test: deps fmt vet darwin
 	$(GO) test ./...
+
+# What the tests need beyond Go, from Debian's packages: Chromium for the
+# browser tests, ss (iproute2) for the socket-state checks.
+deps:
+	@need=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v ss >/dev/null 2>&1 || need="$$need iproute2"; \
+	if [ -n "$$need" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$need (Debian packages the tests use)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need; \
+	  else \
+	    echo "not installed:$$need; the tests that need them will say so"; \
+	  fi; \
+	fi
 
 # gofmt finds nothing to change.
 fmt:

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -332,11 +333,11 @@ func TestListing(t *testing.T) {
 	for _, want := range []string{
 		// The region's one line, with its real line number, linking to the
 		// same line on the program's page.
-		`<span class="line" id="listing1-L7"><a class="ln" href="code/01-first.html#main.go-L7" aria-hidden="true" tabindex="-1">7</a>`,
+		`<span class="line" id="listing1-L7"><a class="ln" href="code/01-first.html#main.go-L7" aria-hidden="true">7</a>`,
 		`<a href="code/01-first.html#main.go">code/01-first/main.go</a><span class="where">lines 7–7</span>`,
 		`<span class="prompt">$ </span><span class="command">go run ./code/01-first</span>`,
 		`<figcaption>Figure 1.1. A picture</figcaption>`,
-		`Tested by:</strong> <a href="code/01-first.html#main_test.go">code/01-first/main_test.go</a>`,
+		`Tested by:</strong> <a href="code/01-first-tests.html#main_test.go">code/01-first/main_test.go</a>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("chapter page lacks %s", want)
@@ -344,6 +345,9 @@ func TestListing(t *testing.T) {
 	}
 	if strings.Contains(page, "region hello") || strings.Contains(page, "BOOKDIRECTIVE") {
 		t.Error("a region marker or a placeholder reached the page")
+	}
+	if !strings.Contains(string(files["code/01-first-tests.html"]), `<section class="file" id="main_test.go">`) {
+		t.Error("the tests page lacks main_test.go")
 	}
 	program := string(files["code/01-first.html"])
 	if !strings.Contains(program, `<span class="line" id="main.go-L5"><a class="ln" href="#main.go-L5"`) {
@@ -461,5 +465,37 @@ func BenchmarkBuild20(b *testing.B) {
 		if _, err := Render(book); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// No page weighs more than 300 KB with the assets it loads (stylesheets,
+// scripts, icon). The search index loads only when the reader searches; it
+// is held to the same limit on its own.
+func TestPageWeight(t *testing.T) {
+	const limit = 300 << 10
+	files, err := Render(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asset := regexp.MustCompile(`<(?:link|script)[^>]* (?:href|src)="([^"]+)"`)
+	for name, data := range files {
+		if !strings.HasSuffix(name, ".html") {
+			continue
+		}
+		total := len(data)
+		for _, m := range asset.FindAllSubmatch(data, -1) {
+			ref := path.Join(path.Dir(name), string(m[1]))
+			a, ok := files[ref]
+			if !ok {
+				t.Errorf("%s loads %s, which the site does not have", name, ref)
+			}
+			total += len(a)
+		}
+		if total > limit {
+			t.Errorf("%s weighs %d KB with its assets; the limit is %d KB", name, total>>10, limit>>10)
+		}
+	}
+	if n := len(files["assets/search-index.js"]); n > limit {
+		t.Errorf("the search index weighs %d KB; the limit is %d KB", n>>10, limit>>10)
 	}
 }

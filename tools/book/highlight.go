@@ -35,7 +35,7 @@ func (highlighter) lines(lexer chroma.Lexer, text string) []template.HTML {
 			if v == "" {
 				continue
 			}
-			if cls := tokenClass(tok.Type); cls != "" {
+			if cls := tokenClass(tok.Type); cls != "" && !plainClasses[cls] {
 				fmt.Fprintf(&b, `<span class="%s">%s</span>`, cls, template.HTMLEscapeString(v))
 			} else {
 				b.WriteString(template.HTMLEscapeString(v))
@@ -51,6 +51,11 @@ func (highlighter) lines(lexer chroma.Lexer, text string) []template.HTML {
 	}
 	return out[:want]
 }
+
+// plainClasses are tokens both styles show in the text's own colour
+// (whitespace, names, punctuation): they need no span, which keeps pages of
+// code a third lighter.
+var plainClasses = map[string]bool{"w": true, "n": true, "nx": true, "p": true}
 
 // tokenClass is chroma's class for a token type, or its nearest parent's.
 func tokenClass(t chroma.TokenType) string {

@@ -34,7 +34,7 @@ func newRenderer(b *Book) (*siteRenderer, error) {
 		goldmark.WithParserOptions(parser.WithAutoHeadingID()),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(markdownCode{r}, 100))),
 	)
-	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink}).ParseFS(theme, "theme/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink, "testsLink": testsLink}).ParseFS(theme, "theme/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +53,7 @@ type page struct {
 	Chapter *Chapter
 	Content template.HTML
 	Files   []programFile
+	Tests   bool // a program's tests page
 }
 
 type programFile struct {
@@ -64,10 +65,12 @@ type programFile struct {
 func (r *siteRenderer) render() (map[string][]byte, error) {
 	files := map[string][]byte{
 		"assets/style.css":   mustRead("theme/style.css"),
+		"assets/book.js":     mustRead("theme/book.js"),
 		"assets/favicon.svg": mustRead("theme/favicon.svg"),
 		"assets/code.css":    codeCSS(),
 	}
 	var errs Errors
+	var index []searchEntry
 	r.highlightAll()
 	exec := func(name, tmpl string, p page) {
 		var buf bytes.Buffer
@@ -85,17 +88,28 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 			continue
 		}
 		exec(chapterLink(ch), "chapter.html", page{Book: r.book, Title: ch.Title, Current: ch, Chapter: ch, Content: content})
-		p := page{Book: r.book, Title: ch.Program, Root: "../", Current: ch, Chapter: ch}
+		index = append(index, sections(ch, string(content))...)
+		// The program on one page, its tests on another: test files are long,
+		// and the program is what the chapter's listings link to.
+		prog := page{Book: r.book, Title: ch.Program, Root: "../", Current: ch, Chapter: ch}
+		tests := page{Book: r.book, Title: ch.Program + " tests", Root: "../", Current: ch, Chapter: ch, Tests: true}
 		for _, f := range ch.Files {
 			src, _, err := r.book.sources.get(ch.Program + "/" + f)
 			if err != nil {
 				errs.add(Pos{File: ch.Program + "/" + f}, "%v", err)
 				continue
 			}
-			p.Files = append(p.Files, programFile{f, r.codeBlock(src, src.all(), f+"-", "#")})
+			pf := programFile{f, r.codeBlock(src, src.all(), f+"-", "#")}
+			if strings.HasSuffix(f, "_test.go") {
+				tests.Files = append(tests.Files, pf)
+			} else {
+				prog.Files = append(prog.Files, pf)
+			}
 		}
-		exec(programLink(ch, ""), "program.html", p)
+		exec(programLink(ch, ""), "program.html", prog)
+		exec(testsLink(ch, ""), "program.html", tests)
 	}
+	files["assets/search-index.js"] = searchIndex(index)
 	if len(errs) == 0 {
 		errs = checkLinks(files, r.sourceOf)
 	}
@@ -108,11 +122,20 @@ func (r *siteRenderer) sourceOf(page string) string {
 		switch page {
 		case chapterLink(ch):
 			return ch.File
-		case programLink(ch, ""):
+		case programLink(ch, ""), testsLink(ch, ""):
 			return ch.Program
 		}
 	}
 	return "tools/book/theme/" + path.Base(page)
+}
+
+// testsLink is the path of the page of a chapter program's tests.
+func testsLink(ch *Chapter, fragment string) string {
+	link := "code/" + ch.Slug + "-tests.html"
+	if fragment != "" {
+		link += "#" + fragment
+	}
+	return link
 }
 
 // highlightAll highlights every program file the site shows, one file per
@@ -198,7 +221,7 @@ func (r *siteRenderer) codeBlock(src *source, rng lineRange, idPrefix, linkBase 
 		}
 		id := fmt.Sprintf("%sL%d", idPrefix, n)
 		target := fmt.Sprintf("%s%sL%d", linkBase, path.Base(src.path)+"-", n)
-		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true" tabindex="-1">%d</a><span class="cl">%s</span></span>`,
+		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true">%d</a><span class="cl">%s</span></span>`,
 			id, target, n, src.highlighted(&r.hl, n))
 	}
 	b.WriteString("</code></pre>")

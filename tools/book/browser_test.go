@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// The browser tests build the book, serve it on loopback, and read it in
+// headless Chromium (Debian's chromium package) as a reader would.
+
+// browser starts Chromium for one test, or skips the test where Chromium
+// is not installed. In CI it must be: .ci/run installs it, and a skip there
+// would pass off an unrun check as done.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("Chromium is not installed; CI must install it (apt-get install chromium)")
+		}
+		t.Skip("Chromium is not installed (apt-get install chromium): browser tests skipped")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// Start the browser now, with no deadline on this first run.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// serveBook builds the real book into a temporary directory and serves it
+// on 127.0.0.1. It returns the site's URL and its files.
+func serveBook(t *testing.T) (string, []string) {
+	t.Helper()
+	site := filepath.Join(t.TempDir(), "site")
+	if err := Build(filepath.Join("..", ".."), site); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(site)))
+	t.Cleanup(srv.Close)
+	files, err := readTree(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages []string
+	for name := range files {
+		if strings.HasSuffix(name, ".html") {
+			pages = append(pages, name)
+		}
+	}
+	sort.Strings(pages)
+	return srv.URL + "/", pages
+}
+
+// tab opens a new tab and records what goes wrong in it: console errors,
+// uncaught exceptions, failed requests and requests that leave the site.
+type tab struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+}
+
+func newTab(t *testing.T, browserCtx context.Context, site string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx)
+	t.Cleanup(cancel)
+	tb := &tab{ctx: ctx}
+	host := mustHost(t, site)
+	err := chromedp.Listen(ctx, func(ev any) {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				tb.problems = append(tb.problems, "console error: "+consoleText(ev))
+			}
+		case *runtime.EventExceptionThrown:
+			tb.problems = append(tb.problems, "exception: "+ev.ExceptionDetails.Text+" "+exceptionText(ev))
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				tb.problems = append(tb.problems, "browser error: "+ev.Entry.Text+" "+ev.Entry.URL)
+			}
+		case *network.EventRequestWillBeSent:
+			u := ev.Request.URL
+			if !strings.HasPrefix(u, "data:") && mustHost(t, u) != host {
+				tb.problems = append(tb.problems, "request outside the site: "+u)
+			}
+		case *network.EventLoadingFailed:
+			if !ev.Canceled {
+				tb.problems = append(tb.problems, "request failed: "+ev.ErrorText)
+			}
+		case *network.EventResponseReceived:
+			if ev.Response.Status >= 400 {
+				tb.problems = append(tb.problems, "HTTP "+ev.Response.StatusText+": "+ev.Response.URL)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func mustHost(t *testing.T, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Errorf("bad URL %q: %v", raw, err)
+		return ""
+	}
+	return u.Host
+}
+
+func consoleText(ev *runtime.EventConsoleAPICalled) string {
+	var parts []string
+	for _, a := range ev.Args {
+		parts = append(parts, string(a.Value)+a.Description)
+	}
+	return strings.Join(parts, " ")
+}
+
+func exceptionText(ev *runtime.EventExceptionThrown) string {
+	if ev.ExceptionDetails.Exception != nil {
+		return ev.ExceptionDetails.Exception.Description
+	}
+	return ""
+}
+
+// check fails the test with every problem the tab recorded.
+func (tb *tab) check(t *testing.T, page string) {
+	t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, p := range tb.problems {
+		t.Errorf("%s: %s", page, p)
+	}
+	tb.problems = nil
+}
+
+// run runs actions with a generous limit, so a broken page fails rather
+// than hangs.
+func (tb *tab) run(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eval[T any](t *testing.T, tb *tab, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// Every page loads with no console error, no failed request, nothing from
+// outside the site, and a favicon that loads; on a phone-sized screen no
+// page scrolls sideways.
+func TestBrowserEveryPage(t *testing.T) {
+	ctx := browser(t)
+	site, pages := serveBook(t)
+	tb := newTab(t, ctx, site)
+	for _, p := range pages {
+		tb.run(t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(site+p))
+		if status := eval[int](t, tb, `fetch(document.querySelector('link[rel="icon"]').href).then(r => r.status)`); status != 200 {
+			t.Errorf("%s: favicon answered %d", p, status)
+		}
+		tb.run(t, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Reload())
+		if wide := eval[bool](t, tb, `document.documentElement.scrollWidth > window.innerWidth + 1`); wide {
+			w := eval[int](t, tb, `document.documentElement.scrollWidth`)
+			t.Errorf("%s: on a 375 px screen the page is %d px wide", p, w)
+		}
+		tb.check(t, p)
+	}
+}
+
+// Searching finds a section by a word of its prose and links to it.
+func TestBrowserSearch(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	tb.run(t, chromedp.Navigate(site+"01-client-server.html"),
+		chromedp.Click(chromedp.ID("search")),
+		chromedp.SendKeys(chromedp.ID("search"), "descriptor table"),
+		chromedp.WaitVisible(chromedp.CSS("#search-results li a")))
+	hrefs := eval[[]string](t, tb, `Array.from(document.querySelectorAll("#search-results li a")).map(a => a.getAttribute("href"))`)
+	found := false
+	for _, h := range hrefs {
+		if strings.HasPrefix(h, "02-socket.html#") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf(`search for "descriptor table" gave %q; want a section of 02-socket.html`, hrefs)
+	}
+	// Enter follows the first result to its section.
+	tb.run(t, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS("article.chapter")))
+	if loc := eval[string](t, tb, `location.pathname + location.hash`); loc != "/"+hrefs[0] {
+		t.Errorf("Enter went to %s, want /%s", loc, hrefs[0])
+	}
+	tb.check(t, "search")
+}
+
+// The arrow keys move between chapters.
+func TestBrowserArrowKeys(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	tb.run(t, chromedp.Navigate(site+"01-client-server.html"), chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)))
+	if p := eval[string](t, tb, `location.pathname`); p != "/02-socket.html" {
+		t.Fatalf("right arrow went to %s, want /02-socket.html", p)
+	}
+	tb.run(t, chromedp.KeyEvent(kb.ArrowLeft), chromedp.WaitVisible(chromedp.CSS(`a[rel="next"]`)))
+	if p := eval[string](t, tb, `location.pathname`); p != "/01-client-server.html" {
+		t.Errorf("left arrow went to %s, want /01-client-server.html", p)
+	}
+	tb.check(t, "arrow keys")
+}
+
+// The theme toggle switches light and dark, and the choice survives a reload.
+func TestBrowserThemeToggle(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	background := `getComputedStyle(document.body).backgroundColor`
+	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
+	before := eval[string](t, tb, background)
+	tb.run(t, chromedp.Click(chromedp.ID("theme")))
+	after := eval[string](t, tb, background)
+	theme := eval[string](t, tb, `document.documentElement.getAttribute("data-theme")`)
+	if after == before || (theme != "dark" && theme != "light") {
+		t.Fatalf("toggle: background %s -> %s, data-theme %q", before, after, theme)
+	}
+	tb.run(t, chromedp.Reload())
+	if again := eval[string](t, tb, background); again != after {
+		t.Errorf("after reload the background is %s, want %s: the choice was not remembered", again, after)
+	}
+	tb.check(t, "theme")
+}
+
+// The copy button copies a listing's code without its line numbers.
+func TestBrowserCopy(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
+	// Catch what would go to the clipboard: headless Chromium has none.
+	eval[bool](t, tb, `window.copied = null; navigator.clipboard.writeText = t => { window.copied = t; return Promise.resolve(); }; true`)
+	tb.run(t, chromedp.Click(chromedp.CSS("figure.listing button.copy")))
+	copied := eval[string](t, tb, `window.copied`)
+	first := eval[string](t, tb, `document.querySelector("figure.listing .line .cl").textContent`)
+	if !strings.HasPrefix(copied, first+"\n") {
+		t.Errorf("copied %q, want it to start with the listing's first line %q", copied, first)
+	}
+	if n := eval[string](t, tb, `document.querySelector("figure.listing .ln").textContent`); strings.HasPrefix(copied, n) {
+		t.Errorf("copied text starts with the line number %s", n)
+	}
+	tb.check(t, "copy")
+}
+
+// On a phone the contents are behind a menu button.
+func TestBrowserPhoneMenu(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	tb.run(t, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Navigate(site+"02-socket.html"))
+	visible := `getComputedStyle(document.getElementById("toc")).display !== "none"`
+	if eval[bool](t, tb, visible) {
+		t.Error("on a phone the contents show before the menu is opened")
+	}
+	tb.run(t, chromedp.Click(chromedp.ID("menu")))
+	if !eval[bool](t, tb, visible) {
+		t.Error("the menu button did not show the contents")
+	}
+	tb.check(t, "phone menu")
+}
