@@ -479,8 +479,8 @@ func TestPageWeight(t *testing.T) {
 	}
 	asset := regexp.MustCompile(`<(?:link|script)[^>]* (?:href|src)="([^"]+)"`)
 	for name, data := range files {
-		if !strings.HasSuffix(name, ".html") {
-			continue
+		if !strings.HasSuffix(name, ".html") || name == "book.html" {
+			continue // the single-page edition is the whole book by design
 		}
 		total := len(data)
 		for _, m := range asset.FindAllSubmatch(data, -1) {

@@ -54,6 +54,13 @@ type page struct {
 	Content template.HTML
 	Files   []programFile
 	Tests   bool // a program's tests page
+	Whole   []chapterContent
+}
+
+// chapterContent is a chapter as the single-page edition shows it.
+type chapterContent struct {
+	Chapter *Chapter
+	Content template.HTML
 }
 
 type programFile struct {
@@ -71,6 +78,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	}
 	var errs Errors
 	var index []searchEntry
+	var whole []chapterContent
 	r.highlightAll()
 	exec := func(name, tmpl string, p page) {
 		var buf bytes.Buffer
@@ -88,6 +96,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 			continue
 		}
 		exec(chapterLink(ch), "chapter.html", page{Book: r.book, Title: ch.Title, Current: ch, Chapter: ch, Content: content})
+		whole = append(whole, chapterContent{ch, onePage(ch, r.book.Chapters, content)})
 		index = append(index, sections(ch, string(content))...)
 		// The program on one page, its tests on another: test files are long,
 		// and the program is what the chapter's listings link to.
@@ -110,6 +119,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		exec(testsLink(ch, ""), "program.html", tests)
 	}
 	files["assets/search-index.js"] = searchIndex(index)
+	exec("book.html", "book.html", page{Book: r.book, Title: r.book.Title + ": the whole book", Whole: whole})
 	if len(errs) == 0 {
 		errs = checkLinks(files, r.sourceOf)
 	}
