@@ -333,7 +333,7 @@ func TestListing(t *testing.T) {
 	for _, want := range []string{
 		// The region's one line, with its real line number, linking to the
 		// same line on the program's page.
-		`<span class="line" id="listing1-L7"><a class="ln" href="code/01-first.html#main.go-L7" aria-hidden="true">7</a>`,
+		`<span class="line" id="listing1-L7"><a class="ln" href="code/01-first.html#main.go-L7" aria-hidden="true" tabindex="-1">7</a>`,
 		`<a href="code/01-first.html#main.go">code/01-first/main.go</a><span class="where">lines 7–7</span>`,
 		`<span class="prompt">$ </span><span class="command">go run ./code/01-first</span>`,
 		`<figcaption>Figure 1.1. A picture</figcaption>`,
@@ -357,7 +357,7 @@ func TestListing(t *testing.T) {
 		t.Error("a region marker reached the program page")
 	}
 	// A directive inside fenced code is shown as code, not run.
-	if !regexp.MustCompile(`lang-go"><code>.*listing.*not.*directive`).Match(files["02-second.html"]) {
+	if !regexp.MustCompile(`lang-go" tabindex="0"><code>.*listing.*not.*directive`).Match(files["02-second.html"]) {
 		t.Error("fenced directive was not left as code")
 	}
 }

@@ -313,3 +313,30 @@ func TestBrowserPhoneMenu(t *testing.T) {
 	}
 	tb.check(t, "phone menu")
 }
+
+// No page has a serious or critical accessibility violation, in either
+// theme, by axe-core (vendored in testdata/axe, run inside the page).
+func TestBrowserAccessibility(t *testing.T) {
+	axe, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	site, pages := serveBook(t)
+	tb := newTab(t, ctx, site)
+	const audit = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+		.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => v.id + " (" + v.impact + "): " + v.help + "; " + v.nodes.length + " element(s), e.g. " +
+			v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")))`
+	for _, theme := range []string{"light", "dark"} {
+		for _, p := range pages {
+			tb.run(t, chromedp.Navigate(site+p))
+			eval[bool](t, tb, `localStorage.setItem("theme", "`+theme+`"); document.documentElement.setAttribute("data-theme", "`+theme+`"); true`)
+			eval[bool](t, tb, string(axe)+"\n;true")
+			for _, v := range eval[[]string](t, tb, audit) {
+				t.Errorf("%s (%s theme): %s", p, theme, v)
+			}
+		}
+	}
+	tb.check(t, "accessibility")
+}

@@ -123,6 +123,21 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	if len(errs) == 0 {
 		errs = checkLinks(files, r.sourceOf)
 	}
+	// The single-page edition repeats the chapters: report its problems
+	// only when the chapters themselves have none.
+	bookErrs, others := Errors{}, Errors{}
+	for _, e := range errs {
+		if e.Pos.File == r.sourceOf("book.html") {
+			bookErrs = append(bookErrs, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	if len(others) > 0 {
+		errs = others
+	} else {
+		errs = bookErrs
+	}
 	return files, errs.err()
 }
 
@@ -224,14 +239,14 @@ func (r *siteRenderer) chapterHTML(ch *Chapter) (template.HTML, Errors) {
 // line on the program's page.
 func (r *siteRenderer) codeBlock(src *source, rng lineRange, idPrefix, linkBase string) template.HTML {
 	var b strings.Builder
-	b.WriteString(`<pre class="chroma code"><code>`)
+	b.WriteString(`<pre class="chroma code" tabindex="0"><code>`)
 	for n := rng.First; n <= rng.Last; n++ {
 		if src.marker[n-1] {
 			continue
 		}
 		id := fmt.Sprintf("%sL%d", idPrefix, n)
 		target := fmt.Sprintf("%s%sL%d", linkBase, path.Base(src.path)+"-", n)
-		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true">%d</a><span class="cl">%s</span></span>`,
+		fmt.Fprintf(&b, `<span class="line" id="%s"><a class="ln" href="%s" aria-hidden="true" tabindex="-1">%d</a><span class="cl">%s</span></span>`,
 			id, target, n, src.highlighted(&r.hl, n))
 	}
 	b.WriteString("</code></pre>")
@@ -292,7 +307,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 	if len(hs) == 0 {
 		return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><p>No change.</p></figure>`, caption)
 	}
-	return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><pre class="chroma code"><code>%s</code></pre></figure>`, caption, b.String())
+	return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><pre class="chroma code" tabindex="0"><code>%s</code></pre></figure>`, caption, b.String())
 }
 
 // firstOf is the first line number a hunk shows in the old or new file.
@@ -314,7 +329,7 @@ func (r *siteRenderer) transcript(blk *Block) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div class="transcript panes-%d">`, len(panes))
 	for _, p := range panes {
-		fmt.Fprintf(&b, `<div class="pane"><div class="pane-title">%s</div><pre class="terminal"><code>`, template.HTMLEscapeString(p.Name))
+		fmt.Fprintf(&b, `<div class="pane"><div class="pane-title">%s</div><pre class="terminal" tabindex="0"><code>`, template.HTMLEscapeString(p.Name))
 		for _, line := range p.Lines {
 			esc := template.HTMLEscapeString(line)
 			switch {
@@ -365,7 +380,7 @@ func (m markdownCode) fenced(w util.BufWriter, source []byte, node ast.Node, ent
 	}
 	lang := string(n.Language(source))
 	lexer := lexerNamed(lang)
-	fmt.Fprintf(w, `<pre class="chroma code lang-%s"><code>`, template.HTMLEscapeString(lang))
+	fmt.Fprintf(w, `<pre class="chroma code lang-%s" tabindex="0"><code>`, template.HTMLEscapeString(lang))
 	for _, line := range m.r.hl.lines(lexer, text.String()) {
 		fmt.Fprintf(w, `<span class="line"><span class="cl">%s</span></span>`, line)
 	}
