@@ -26,6 +26,10 @@ Some prose.
 ::: transcript run
 
 ::: figure 01-pic.svg caption="A picture"
+
+And its test:
+
+::: listing main_test.go
 `,
 		"chapters/02-second.md": `---
 title: Second
@@ -48,7 +52,7 @@ func main() {
 	// endregion hello
 }
 `,
-		"code/01-first/main_test.go":     "package main\n",
+		"code/01-first/main_test.go":     "package main\n\n// A test would be here.\n",
 		"code/01-first/testdata/run.txt": "=== server\n$ go run ./code/01-first\nhello\n",
 		"code/02-second/main.go": `package main
 
@@ -180,7 +184,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "diff in the first chapter",
 			change: map[string]string{"chapters/01-first.md": fixture()["chapters/01-first.md"] + "\n::: diff\n"},
-			want:   []string{`chapters/01-first.md:14: diff needs a previous chapter's program, and chapters/01-first.md is the first`},
+			want:   []string{`chapters/01-first.md:18: diff needs a previous chapter's program, and chapters/01-first.md is the first`},
 		},
 		{
 			name:   "no front matter",
@@ -348,6 +352,11 @@ func TestListing(t *testing.T) {
 	}
 	if !strings.Contains(string(files["code/01-first-tests.html"]), `<section class="file" id="main_test.go">`) {
 		t.Error("the tests page lacks main_test.go")
+	}
+	// A listing of a test file links to the tests page, where it is.
+	if !strings.Contains(page, `<a href="code/01-first-tests.html#main_test.go">code/01-first/main_test.go</a>`) ||
+		!strings.Contains(page, `href="code/01-first-tests.html#main_test.go-L3"`) {
+		t.Error("a listing of a test file does not link to the tests page")
 	}
 	program := string(files["code/01-first.html"])
 	if !strings.Contains(program, `<span class="line" id="main.go-L5"><a class="ln" href="#main.go-L5"`) {

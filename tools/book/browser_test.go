@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -339,4 +340,54 @@ func TestBrowserAccessibility(t *testing.T) {
 		}
 	}
 	tb.check(t, "accessibility")
+}
+
+// waitTrue waits, within a generous limit, until js is true in the page.
+func waitTrue(t *testing.T, tb *tab, js string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !eval[bool](t, tb, js) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not true after 30 s: %s", js)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A page served by make serve reloads itself after an edit, and shows the
+// build's error over the previous page after a bad one.
+func TestBrowserLiveReload(t *testing.T) {
+	ctx := browser(t)
+	root := writeBook(t, fixture())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(sctx, root, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	site := "http://" + ln.Addr().String() + "/"
+	tb := newTab(t, ctx, site)
+	chapter := filepath.Join(root, "chapters", "01-first.md")
+	text := fixture()["chapters/01-first.md"]
+
+	tb.run(t, chromedp.Navigate(site+"01-first.html"))
+	if err := os.WriteFile(chapter, []byte(strings.Replace(text, "Some prose.", "Fresh prose.", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, tb, `!!document.body && document.body.textContent.includes("Fresh prose.")`)
+
+	if err := os.WriteFile(chapter, []byte(strings.Replace(text, "region=hello", "region=gone", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.run(t, chromedp.WaitVisible(chromedp.ID("book-build-error")))
+	shown := eval[string](t, tb, `document.getElementById("book-build-error").textContent`)
+	if want := `chapters/01-first.md:8: region "gone" not found`; !strings.Contains(shown, want) {
+		t.Errorf("error shown: %q, want it to contain %q", shown, want)
+	}
+	if !eval[bool](t, tb, `document.body.textContent.includes("Fresh prose.")`) {
+		t.Error("the previous page is gone")
+	}
+	tb.check(t, "live reload")
 }

@@ -2,7 +2,7 @@
 // in site/.
 //
 //	go run ./tools/book build            # write site/
-//	go run ./tools/book serve            # write site/, then serve it on 127.0.0.1:8000
+//	go run ./tools/book serve            # write site/, serve it on 127.0.0.1:8000, rebuild on change
 //	go run ./tools/book check            # fail if site/ is not what the sources build
 //
 // Every problem in the sources is printed as FILE:LINE: MESSAGE, and the
@@ -15,12 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 )
 
 func main() {
@@ -57,10 +55,13 @@ func run(args []string) error {
 	case "check":
 		return check(*root, site)
 	case "serve":
-		if err := Build(*root, site); err != nil {
-			return buildFailed(err)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return err
 		}
-		return serve(*addr, site)
+		return serve(ctx, *root, ln)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
@@ -95,26 +96,4 @@ func check(root, site string) error {
 	}
 	fmt.Println("site/ is current")
 	return nil
-}
-
-// serve serves dir on addr until SIGINT or SIGTERM.
-func serve(addr, dir string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("serving the book on http://%s/ (Ctrl-C to stop)\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
 }

@@ -154,6 +154,15 @@ func (r *siteRenderer) sourceOf(page string) string {
 	return "tools/book/theme/" + path.Base(page)
 }
 
+// fileLink is the page (and anchor) showing one of a program's files: the
+// tests page for a test file, the program's page for the rest.
+func fileLink(ch *Chapter, name, fragment string) string {
+	if strings.HasSuffix(name, "_test.go") {
+		return testsLink(ch, fragment)
+	}
+	return programLink(ch, fragment)
+}
+
 // testsLink is the path of the page of a chapter program's tests.
 func testsLink(ch *Chapter, fragment string) string {
 	link := "code/" + ch.Slug + "-tests.html"
@@ -267,8 +276,8 @@ func (r *siteRenderer) listing(ch *Chapter, i int, blk *Block) string {
 	}
 	name := path.Base(blk.File)
 	return fmt.Sprintf(`<figure class="listing"><figcaption><a href="%s">%s</a>%s</figcaption>%s</figure>`,
-		programLink(ch, name), template.HTMLEscapeString(blk.File), what,
-		r.codeBlock(src, rng, fmt.Sprintf("listing%d-", i+1), programLink(ch, "")+"#"))
+		fileLink(ch, name, name), template.HTMLEscapeString(blk.File), what,
+		r.codeBlock(src, rng, fmt.Sprintf("listing%d-", i+1), fileLink(ch, name, "")+"#"))
 }
 
 func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
@@ -295,7 +304,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 				oldN = fmt.Sprint(l.Old)
 			}
 			if l.New > 0 {
-				newN = fmt.Sprintf(`<a href="%s">%d</a>`, programLink(ch, fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
+				newN = fmt.Sprintf(`<a href="%s">%d</a>`, fileLink(ch, path.Base(blk.File), fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
 			}
 			fmt.Fprintf(&b, `<span class="line %s"><span class="ln" aria-hidden="true">%s</span><span class="ln" aria-hidden="true">%s</span><span class="op">%c</span><span class="cl">%s</span></span>`,
 				cls, oldN, newN, l.Op, code)
@@ -303,7 +312,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 	}
 	prev := ch.Prev
 	caption := fmt.Sprintf(`From <a href="%s">%s</a> to <a href="%s">%s</a>: <span class="added">+%d</span> <span class="removed">−%d</span> lines`,
-		programLink(prev, path.Base(blk.Old)), blk.Old, programLink(ch, path.Base(blk.File)), blk.File, added, removed)
+		fileLink(prev, path.Base(blk.Old), path.Base(blk.Old)), blk.Old, fileLink(ch, path.Base(blk.File), path.Base(blk.File)), blk.File, added, removed)
 	if len(hs) == 0 {
 		return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><p>No change.</p></figure>`, caption)
 	}
