@@ -164,7 +164,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "unknown directive",
 			change: map[string]string{"chapters/02-second.md": strings.Replace(fixture()["chapters/02-second.md"], "::: diff", "::: dif", 1)},
-			want:   []string{`chapters/02-second.md:8: unknown directive "dif" (known: diff, figure, listing, transcript)`},
+			want:   []string{`chapters/02-second.md:8: unknown directive "dif" (known: diff, exercises, figure, listing, transcript)`},
 		},
 		{
 			name:   "unknown option",
@@ -246,9 +246,19 @@ func TestLoadErrors(t *testing.T) {
 			want:   []string{`chapters/01-first.md: id "dot" is used twice on 01-first.html`},
 		},
 		{
+			name:   "a page with a listing",
+			change: map[string]string{"chapters/about.md": "---\ntitle: About\nsummary: x\n---\n\n::: listing main.go\n"},
+			want:   []string{`chapters/about.md:6: listing shows a chapter's program; chapters/about.md is not a chapter`},
+		},
+		{
+			name:   "a page with a program",
+			change: map[string]string{"chapters/about.md": "---\ntitle: About\nsummary: x\nprogram: code/about\n---\n"},
+			want:   []string{`chapters/about.md:4: a page that is not a chapter has no program`},
+		},
+		{
 			name:   "bad file name",
 			change: map[string]string{"chapters/3-third.md": "x"},
-			want:   []string{`chapters/3-third.md: a chapter's file name must be NN-slug.md (two digits, then lower-case words joined by -)`},
+			want:   []string{`chapters/3-third.md: a chapter's file name must be NN-slug.md (two digits, then lower-case words joined by -); a page that is not a chapter is slug.md`},
 		},
 	}
 	for _, tt := range tests {
@@ -270,6 +280,31 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// A page that is not a chapter (instructors.md) is rendered, linked from
+// the index, and can show the table of every chapter's exercises.
+func TestPage(t *testing.T) {
+	files := fixture()
+	files["chapters/01-first.md"] += "\n## Exercises\n\n1. **Say hello.** Print hello.\n2. **Say it twice.** Twice.\n"
+	files["code/01-first/grade_test.go"] = "//go:build grade\n\npackage main\n\nfunc TestExercise2Twice(t *testing.T) {}\n"
+	files["chapters/instructors.md"] = "---\ntitle: For instructors\nsummary: How to teach with it.\n---\n\n::: exercises\n"
+	site, err := Render(writeBook(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(site["instructors.html"])
+	for _, want := range []string{
+		`<td><a href="01-first.html#exercises">1. First</a></td><td>1. Say hello</td><td>hand</td>`,
+		`<td><a href="01-first.html#exercises">1. First</a></td><td>2. Say it twice</td><td><code>make exercise CH=01</code></td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("instructors.html lacks %s", want)
+		}
+	}
+	if !strings.Contains(string(site["index.html"]), `<a href="instructors.html">For instructors</a>`) {
+		t.Error("the index does not link to the page")
 	}
 }
 

@@ -13,7 +13,10 @@ import (
 
 const bookTitle = "From socket() to Server"
 
-var chapterNameRE = regexp.MustCompile(`^(\d\d)-[a-z0-9]+(-[a-z0-9]+)*\.md$`)
+var (
+	chapterNameRE = regexp.MustCompile(`^(\d\d)-[a-z0-9]+(-[a-z0-9]+)*\.md$`)
+	pageNameRE    = regexp.MustCompile(`^[a-z]+(-[a-z]+)*\.md$`)
+)
 
 // Load reads the book in root (chapters/ and code/) and checks every fact
 // the site will show. It returns all the problems it finds, not the first.
@@ -35,8 +38,19 @@ func Load(root string) (*Book, error) {
 			continue
 		}
 		m := chapterNameRE.FindStringSubmatch(name)
+		if m == nil && pageNameRE.MatchString(name) {
+			// A page that is not a chapter, such as instructors.md.
+			data, err := os.ReadFile(filepath.Join(root, file))
+			if err != nil {
+				return nil, err
+			}
+			pg := &Chapter{Slug: strings.TrimSuffix(name, ".md"), File: file}
+			b.loadChapter(pg, string(data), &errs)
+			b.Pages = append(b.Pages, pg)
+			continue
+		}
 		if m == nil {
-			errs.add(Pos{File: file}, "a chapter's file name must be NN-slug.md (two digits, then lower-case words joined by -)")
+			errs.add(Pos{File: file}, "a chapter's file name must be NN-slug.md (two digits, then lower-case words joined by -); a page that is not a chapter is slug.md")
 			continue
 		}
 		num, _ := strconv.Atoi(m[1])
@@ -64,7 +78,7 @@ func Load(root string) (*Book, error) {
 	}
 	// Directives are resolved once every chapter is known: a diff needs the
 	// previous chapter's program.
-	for _, ch := range b.Chapters {
+	for _, ch := range append(append([]*Chapter{}, b.Chapters...), b.Pages...) {
 		for _, blk := range ch.Blocks {
 			b.resolve(ch, blk, &errs)
 		}
@@ -139,7 +153,7 @@ func parseFrontMatter(ch *Chapter, lines []string, errs *Errors) int {
 		pos := Pos{ch.File, i + 1}
 		if line == "---" {
 			for _, key := range []string{"title", "summary", "program"} {
-				if seen[key] == 0 {
+				if seen[key] == 0 && !(key == "program" && ch.isPage()) {
 					errs.add(Pos{ch.File, 1}, "front matter has no %s:", key)
 				}
 			}
@@ -165,6 +179,10 @@ func parseFrontMatter(ch *Chapter, lines []string, errs *Errors) int {
 		case "summary":
 			ch.Summary = value
 		case "program":
+			if ch.isPage() {
+				errs.add(pos, "a page that is not a chapter has no program")
+				continue
+			}
 			if want := "code/" + ch.Slug; value != want {
 				errs.add(pos, "program must be %s, the chapter's own program directory; got %q", want, value)
 				continue
@@ -220,6 +238,7 @@ var directives = map[string]struct {
 	"diff":       {0, []string{"file"}},
 	"transcript": {1, nil},
 	"figure":     {1, []string{"caption"}},
+	"exercises":  {0, nil},
 }
 
 // parseDirective reads "::: kind word key=value key="quoted value"".
@@ -230,13 +249,13 @@ func parseDirective(pos Pos, line string, errs *Errors) *Block {
 		return nil
 	}
 	if !strings.HasPrefix(line, "::: ") || len(words) == 0 {
-		errs.add(pos, "a directive is \"::: KIND ARGUMENTS\" (KIND is listing, diff, transcript or figure)")
+		errs.add(pos, "a directive is \"::: KIND ARGUMENTS\" (KIND is listing, diff, transcript, figure or exercises)")
 		return nil
 	}
 	kind := words[0]
 	spec, ok := directives[kind]
 	if !ok {
-		errs.add(pos, "unknown directive %q (known: diff, figure, listing, transcript)", kind)
+		errs.add(pos, "unknown directive %q (known: diff, exercises, figure, listing, transcript)", kind)
 		return nil
 	}
 	blk := &Block{Pos: pos, Kind: kind}
@@ -325,7 +344,13 @@ func contains(list []string, s string) bool {
 // resolve checks that what a directive names exists, and records the
 // paths it will show.
 func (b *Book) resolve(ch *Chapter, blk *Block, errs *Errors) {
-	if ch.Program == "" {
+	switch {
+	case blk.Kind == "exercises":
+		return // made from the chapters when rendered
+	case blk.Kind != "figure" && ch.isPage():
+		errs.add(blk.Pos, "%s shows a chapter's program; %s is not a chapter", blk.Kind, ch.File)
+		return
+	case ch.Program == "" && !ch.isPage():
 		return // already reported
 	}
 	local := func(name string) (string, bool) {

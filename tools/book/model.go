@@ -12,6 +12,7 @@ import (
 type Book struct {
 	Title    string
 	Chapters []*Chapter
+	Pages    []*Chapter // pages that are not chapters (instructors.md): no number, no program
 	sources  *sources
 }
 
@@ -30,6 +31,9 @@ type Chapter struct {
 	Prev    *Chapter
 	Next    *Chapter
 }
+
+// isPage reports whether c is a page that is not a chapter.
+func (c *Chapter) isPage() bool { return c.Num == 0 }
 
 // Block is one resolved directive: what it shows and where it was written.
 type Block struct {

@@ -57,13 +57,13 @@ func TestParseDirective(t *testing.T) {
 		{"::: transcript run", &Block{Kind: "transcript", File: "run"}, ""},
 		{`::: figure a.svg caption="Two words"`, &Block{Kind: "figure", File: "a.svg", Caption: "Two words"}, ""},
 		{`::: figure a.svg`, nil, `x.md:3: figure needs caption="..."`},
-		{":::listing main.go", nil, `x.md:3: a directive is "::: KIND ARGUMENTS" (KIND is listing, diff, transcript or figure)`},
+		{":::listing main.go", nil, `x.md:3: a directive is "::: KIND ARGUMENTS" (KIND is listing, diff, transcript, figure or exercises)`},
 		{"::: listing", nil, `x.md:3: listing takes 1 argument(s), got 0: ""`},
 		{"::: listing a.go b.go", nil, `x.md:3: listing takes 1 argument(s), got 2: "a.go b.go"`},
 		{"::: listing a.go region=", nil, `x.md:3: option region= needs a value`},
 		{"::: listing a.go lines=1-4", nil, `x.md:3: unknown option "lines" for listing (known: region)`},
 		{"::: transcript run region=x", nil, `x.md:3: unknown option "region" for transcript (known: )`},
-		{"::: show main.go", nil, `x.md:3: unknown directive "show" (known: diff, figure, listing, transcript)`},
+		{"::: show main.go", nil, `x.md:3: unknown directive "show" (known: diff, exercises, figure, listing, transcript)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 
+	"github.com/socket-to-server/book/tools/exercises"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -117,6 +120,15 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		}
 		exec(programLink(ch, ""), "program.html", prog)
 		exec(testsLink(ch, ""), "program.html", tests)
+	}
+	for _, pg := range r.book.Pages {
+		content, err := r.chapterHTML(pg)
+		if err != nil {
+			errs = append(errs, err...)
+			continue
+		}
+		exec(chapterLink(pg), "page.html", page{Book: r.book, Title: pg.Title, Chapter: pg, Content: content})
+		index = append(index, sections(pg, string(content))...)
 	}
 	files["assets/search-index.js"] = searchIndex(index)
 	exec("book.html", "book.html", page{Book: r.book, Title: r.book.Title + ": the whole book", Whole: whole})
@@ -232,6 +244,8 @@ func (r *siteRenderer) chapterHTML(ch *Chapter) (template.HTML, Errors) {
 		case "figure":
 			figures++
 			out = r.figure(ch, figures, blk)
+		case "exercises":
+			out = r.exercises()
 		}
 		ph := "<p>" + placeholder(i) + "</p>"
 		if strings.Count(html, ph) != 1 {
@@ -317,6 +331,27 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 		return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><p>No change.</p></figure>`, caption)
 	}
 	return fmt.Sprintf(`<figure class="listing diff"><figcaption>%s</figcaption><pre class="chroma code" tabindex="0"><code>%s</code></pre></figure>`, caption, b.String())
+}
+
+// exercises is the table of every chapter's exercises, each marked graded
+// when its chapter has a grader for it (a TestExerciseN in grade_test.go).
+func (r *siteRenderer) exercises() string {
+	var b strings.Builder
+	b.WriteString(`<table class="exercises"><thead><tr><th>Chapter</th><th>Exercise</th><th>Checked by</th></tr></thead><tbody>`)
+	for _, ch := range r.book.Chapters {
+		data, _ := os.ReadFile(filepath.Join(r.book.sources.root, ch.Program, "grade_test.go"))
+		graded := exercises.Graded(string(data))
+		for _, x := range exercises.List(ch.Body) {
+			how := "hand"
+			if graded[x.Num] {
+				how = fmt.Sprintf("<code>make exercise CH=%02d</code>", ch.Num)
+			}
+			fmt.Fprintf(&b, `<tr><td><a href="%s#exercises">%d. %s</a></td><td>%d. %s</td><td>%s</td></tr>`,
+				chapterLink(ch), ch.Num, template.HTMLEscapeString(ch.Title), x.Num, template.HTMLEscapeString(x.Title), how)
+		}
+	}
+	b.WriteString(`</tbody></table>`)
+	return b.String()
 }
 
 // firstOf is the first line number a hunk shows in the old or new file.

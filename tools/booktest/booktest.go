@@ -12,9 +12,11 @@ package booktest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,16 +109,58 @@ func New(t testing.TB) *Session {
 	return s
 }
 
-// Build compiles the package in the working directory into a temporary
-// directory and returns the path of the binary.
+// Build compiles the program under test into a temporary directory and
+// returns the path of the binary. The program is the package in the working
+// directory (the chapter's own), unless the environment variable
+// BOOK_PROGRAM names another directory: a student's copy, or a reference
+// solution, for the exercise graders.
 func Build(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prog")
 	cmd := exec.Command(goTool(), "build", "-o", bin, ".")
+	dir := os.Getenv("BOOK_PROGRAM")
+	if dir != "" {
+		// The copy may be outside the book's module (a folder of class
+		// submissions): build its files by name from the module's root, so
+		// they use the book's go.mod. Named files ignore build constraints,
+		// so pick the ones for this system here.
+		files := programFiles(t, dir)
+		wd, _ := os.Getwd()
+		cmd = exec.Command(goTool(), append([]string{"build", "-o", bin}, files...)...)
+		cmd.Dir = moduleRoot(t, wd)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("the program in %s does not compile:\n%s", cmp.Or(dir, "."), out)
 	}
 	return bin
+}
+
+// programFiles lists the absolute paths of dir's Go files, tests left out,
+// that build on this system.
+func programFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		t.Fatalf("BOOK_PROGRAM: %v", err)
+	}
+	var files []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		if ok, err := build.Default.MatchFile(abs, name); err == nil && ok {
+			files = append(files, filepath.Join(abs, name))
+		}
+	}
+	if len(files) == 0 {
+		t.Fatalf("BOOK_PROGRAM: no Go files in %s", dir)
+	}
+	return files
 }
 
 func goTool() string {
