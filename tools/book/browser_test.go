@@ -237,6 +237,16 @@ func TestBrowserSearch(t *testing.T) {
 	if loc := eval[string](t, tb, `location.pathname + location.hash`); loc != "/"+hrefs[0] {
 		t.Errorf("Enter went to %s, want /%s", loc, hrefs[0])
 	}
+	// The book's own example: searching "backlog" finds the listen chapter,
+	// at a section rather than at the top of the page.
+	tb.run(t, chromedp.Navigate(site+"index.html"),
+		chromedp.Click(chromedp.ID("search")),
+		chromedp.SendKeys(chromedp.ID("search"), "backlog"),
+		chromedp.WaitVisible(chromedp.CSS("#search-results li a")))
+	first := eval[string](t, tb, `document.querySelector("#search-results li a").getAttribute("href")`)
+	if !strings.HasPrefix(first, "04-listen.html#") {
+		t.Errorf(`search for "backlog": first result %q, want a section of 04-listen.html`, first)
+	}
 	tb.check(t, "search")
 }
 
