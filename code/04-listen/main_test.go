@@ -261,7 +261,7 @@ func TestSomaxconn(t *testing.T) {
 	if err := run(ctx, cfg, &out); err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf(", 100000) = 0\n"); !strings.Contains(out.String(), want) ||
+	if want := ", 100000) = 0\n"; !strings.Contains(out.String(), want) ||
 		!strings.Contains(out.String(), fmt.Sprintf("accept queue: 0 connections, backlog %d\n", somaxconn)) {
 		t.Errorf("-backlog 100000:\n%s", out.String())
 	}
