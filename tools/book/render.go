@@ -318,7 +318,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 				oldN = fmt.Sprint(l.Old)
 			}
 			if l.New > 0 {
-				newN = fmt.Sprintf(`<a href="%s">%d</a>`, fileLink(ch, path.Base(blk.File), fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
+				newN = fmt.Sprintf(`<a href="%s" tabindex="-1">%d</a>`, fileLink(ch, path.Base(blk.File), fmt.Sprintf("%s-L%d", path.Base(blk.File), l.New)), l.New)
 			}
 			fmt.Fprintf(&b, `<span class="line %s"><span class="ln" aria-hidden="true">%s</span><span class="ln" aria-hidden="true">%s</span><span class="op">%c</span><span class="cl">%s</span></span>`,
 				cls, oldN, newN, l.Op, code)
