@@ -11,7 +11,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test deps fmt vet darwin check staticcheck update bench
+.PHONY: serve site test deps fmt vet darwin check staticcheck update bench exercise class
 
 serve:
 	$(GO) run ./tools/book serve
@@ -61,3 +61,14 @@ update:
 # How long a full build of the site takes.
 bench:
 	$(GO) test -run '^$$' -bench Build -benchtime 20x ./tools/book
+
+# Grade your work on a chapter's exercises: make exercise CH=01
+# (PROGRAM=DIR grades a copy of the program in DIR instead of code/NN-slug).
+exercise:
+	@test -n "$(CH)" || { echo "usage: make exercise CH=NN [PROGRAM=DIR]"; exit 2; }
+	$(GO) run ./tools/grade $(if $(PROGRAM),-program $(PROGRAM)) $(CH)
+
+# Grade a class: one folder per student in DIR, one line per student.
+class:
+	@test -n "$(CH)" -a -n "$(DIR)" || { echo "usage: make class CH=NN DIR=submissions"; exit 2; }
+	$(GO) run ./tools/grade -class $(DIR) $(CH)

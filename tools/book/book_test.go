@@ -288,7 +288,7 @@ func TestLoadErrors(t *testing.T) {
 func TestPage(t *testing.T) {
 	files := fixture()
 	files["chapters/01-first.md"] += "\n## Exercises\n\n1. **Say hello.** Print hello.\n2. **Say it twice.** Twice.\n"
-	files["code/01-first/grade_test.go"] = "//go:build grade\n\npackage main\n\nfunc TestExercise2Twice(t *testing.T) {}\n"
+	files["code/01-first/grade/grade_test.go"] = "//go:build grade\n\npackage main\n\nfunc TestExercise2Twice(t *testing.T) {}\n"
 	files["chapters/instructors.md"] = "---\ntitle: For instructors\nsummary: How to teach with it.\n---\n\n::: exercises\n"
 	site, err := Render(writeBook(t, files))
 	if err != nil {

@@ -334,12 +334,12 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 }
 
 // exercises is the table of every chapter's exercises, each marked graded
-// when its chapter has a grader for it (a TestExerciseN in grade_test.go).
+// when its chapter has a grader for it (a TestExerciseN in grade/grade_test.go).
 func (r *siteRenderer) exercises() string {
 	var b strings.Builder
 	b.WriteString(`<table class="exercises"><thead><tr><th>Chapter</th><th>Exercise</th><th>Checked by</th></tr></thead><tbody>`)
 	for _, ch := range r.book.Chapters {
-		data, _ := os.ReadFile(filepath.Join(r.book.sources.root, ch.Program, "grade_test.go"))
+		data, _ := os.ReadFile(filepath.Join(r.book.sources.root, ch.Program, "grade", "grade_test.go"))
 		graded := exercises.Graded(string(data))
 		for _, x := range exercises.List(ch.Body) {
 			how := "hand"

@@ -16,7 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"go/build"
+	gobuild "go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,10 +37,19 @@ var update = flag.Bool("update", false, "rewrite the stored transcripts with wha
 const DisplayPort = 8080
 
 // Generous bounds: they only stop a broken program from hanging the tests.
-const (
-	waitLimit = 15 * time.Second
-	runLimit  = 30 * time.Second
+// BOOK_WAIT (a duration) sets a shorter one, for the grader's own tests of
+// how it reports a program that hangs.
+var (
+	waitLimit = envDuration("BOOK_WAIT", 15*time.Second)
+	runLimit  = 2 * waitLimit
 )
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 // A Session runs one chapter program as one or more processes and records
 // each process's command line and output in a pane: one pane per column of
@@ -87,50 +96,73 @@ type Proc struct {
 }
 
 // New builds the program in the test's working directory (the chapter's
-// program directory) and returns a session that runs it.
+// program directory), or the one BOOK_PROGRAM names, and returns a session
+// that runs it.
 func New(t testing.TB) *Session {
 	t.Helper()
-	dir, err := os.Getwd()
+	return newSession(t, ".")
+}
+
+// NewGrader is New for an exercise grader, which lives in the chapter's
+// grade/ directory: it builds the program BOOK_PROGRAM names (a student's
+// copy, or the reference solution), or else the chapter's own, in the
+// parent directory.
+func NewGrader(t testing.TB) *Session {
+	t.Helper()
+	return newSession(t, "..")
+}
+
+func newSession(t testing.TB, dir string) *Session {
+	t.Helper()
+	if p := os.Getenv("BOOK_PROGRAM"); p != "" {
+		dir = p
+	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := moduleRoot(t, dir)
-	rel, err := filepath.Rel(root, dir)
+	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Commands are shown as a reader types them: go run ./code/NN-slug.
+	display := abs
+	if rel, err := filepath.Rel(moduleRoot(t, wd), abs); err == nil && !strings.HasPrefix(rel, "..") {
+		display = "./" + filepath.ToSlash(rel)
 	}
 	// Descriptors this test process inherited without close-on-exec (from
 	// a shell or an IDE) would otherwise reach every program it starts.
 	markCloseOnExec(t)
-	s := &Session{t: t, bin: Build(t), display: "./" + filepath.ToSlash(rel)}
+	s := &Session{t: t, bin: build(t, abs), display: display}
 	// Ports a client was given by the kernel are renumbered in order of
 	// appearance, so that two runs print the same transcript.
 	s.Renumber(`(?:127\.0\.0\.1|\[::1\]):(\d+)`, 40001)
 	return s
 }
 
-// Build compiles the program under test into a temporary directory and
-// returns the path of the binary. The program is the package in the working
-// directory (the chapter's own), unless the environment variable
-// BOOK_PROGRAM names another directory: a student's copy, or a reference
-// solution, for the exercise graders.
+// Build compiles the program under test (the package in the working
+// directory, or the one BOOK_PROGRAM names) into a temporary directory and
+// returns the path of the binary.
 func Build(t testing.TB) string {
 	t.Helper()
+	return build(t, cmp.Or(os.Getenv("BOOK_PROGRAM"), "."))
+}
+
+// build compiles the program in dir. It may be outside the book's module (a
+// folder of class submissions), so its files are built by name from the
+// module's root, with the book's go.mod; named files ignore build
+// constraints, so the ones for this system are picked here.
+func build(t testing.TB, dir string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prog")
-	cmd := exec.Command(goTool(), "build", "-o", bin, ".")
-	dir := os.Getenv("BOOK_PROGRAM")
-	if dir != "" {
-		// The copy may be outside the book's module (a folder of class
-		// submissions): build its files by name from the module's root, so
-		// they use the book's go.mod. Named files ignore build constraints,
-		// so pick the ones for this system here.
-		files := programFiles(t, dir)
-		wd, _ := os.Getwd()
-		cmd = exec.Command(goTool(), append([]string{"build", "-o", bin}, files...)...)
-		cmd.Dir = moduleRoot(t, wd)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
 	}
+	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, programFiles(t, dir)...)...)
+	cmd.Dir = moduleRoot(t, wd)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the program in %s does not compile:\n%s", cmp.Or(dir, "."), out)
+		t.Fatalf("the program in %s does not compile:\n%s", dir, out)
 	}
 	return bin
 }
@@ -145,7 +177,7 @@ func programFiles(t testing.TB, dir string) []string {
 	}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		t.Fatalf("BOOK_PROGRAM: %v", err)
+		t.Fatalf("the program's directory: %v", err)
 	}
 	var files []string
 	for _, e := range entries {
@@ -153,12 +185,12 @@ func programFiles(t testing.TB, dir string) []string {
 		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		if ok, err := build.Default.MatchFile(abs, name); err == nil && ok {
+		if ok, err := gobuild.Default.MatchFile(abs, name); err == nil && ok {
 			files = append(files, filepath.Join(abs, name))
 		}
 	}
 	if len(files) == 0 {
-		t.Fatalf("BOOK_PROGRAM: no Go files in %s", dir)
+		t.Fatalf("no Go files in %s", dir)
 	}
 	return files
 }
@@ -290,7 +322,7 @@ func (s *Session) Start(paneName string, args ...string) *Proc {
 		s.autoAddr = true
 	}
 	p := s.start(paneName, args, run)
-	m := p.waitMatch(listeningRE)
+	m := p.waitMatch(listeningRE, `its "listening on ADDR" line`)
 	p.addr = m[1]
 	if i := strings.LastIndex(p.addr, ":"); i >= 0 {
 		s.servers = append(s.servers, p.addr[i+1:])
@@ -346,8 +378,8 @@ func (p *Proc) Wait() {
 	case <-time.After(runLimit):
 		p.cmd.Process.Kill()
 		<-p.done
-		p.s.t.Fatalf("%s %s: still running after %v; killed. Output:\n%s",
-			p.s.display, strings.Join(p.shown, " "), runLimit, p.Output())
+		p.s.t.Fatalf("%s was still running after %v, so it was killed. Its output:\n%s",
+			p.command(), runLimit, p.Output())
 	}
 }
 
@@ -358,10 +390,14 @@ func (p *Proc) WaitFor(text string) { p.s.t.Helper(); p.WaitForN(text, 1) }
 func (p *Proc) WaitForN(text string, n int) {
 	p.s.t.Helper()
 	q := regexp.QuoteMeta(text)
-	p.waitMatch(regexp.MustCompile("(?s)" + strings.Repeat(q+".*?", n-1) + q))
+	what := strconv.Quote(text)
+	if n > 1 {
+		what = fmt.Sprintf("%s %d times", what, n)
+	}
+	p.waitMatch(regexp.MustCompile("(?s)"+strings.Repeat(q+".*?", n-1)+q), what)
 }
 
-func (p *Proc) waitMatch(re *regexp.Regexp) []string {
+func (p *Proc) waitMatch(re *regexp.Regexp, what string) []string {
 	p.s.t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -373,13 +409,13 @@ func (p *Proc) waitMatch(re *regexp.Regexp) []string {
 			if m := re.FindStringSubmatch(p.Output()); m != nil {
 				return m
 			}
-			p.s.t.Fatalf("%s %s ended (%v) before printing %q. Output:\n%s",
-				p.s.display, strings.Join(p.shown, " "), p.waitErr, re, p.Output())
+			p.s.t.Fatalf("%s ended (%s) before printing %s. Its output:\n%s",
+				p.command(), exitText(p.waitErr), what, p.Output())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.s.t.Fatalf("%s %s: no %q after %v. Output:\n%s",
-				p.s.display, strings.Join(p.shown, " "), re, waitLimit, p.Output())
+			p.s.t.Fatalf("%s has not printed %s after %v. Its output:\n%s",
+				p.command(), what, waitLimit, p.Output())
 		}
 	}
 }
@@ -391,6 +427,19 @@ func (p *Proc) Send(sig os.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.s.t.Fatalf("signal %v: %v", sig, err)
 	}
+}
+
+// command is the process's command line as the transcript shows it.
+func (p *Proc) command() string {
+	return "go run " + shellJoin(append([]string{p.s.display}, p.shown...))
+}
+
+// exitText says how a process ended, in words.
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error() // "exit status 1", "signal: killed"
 }
 
 // Signal sends sig to the process and waits for it to end.

@@ -37,7 +37,7 @@ func List(markdown string) []Exercise {
 
 var graderRE = regexp.MustCompile(`(?m)^func TestExercise(\d+)`)
 
-// Graded reads a chapter's grade_test.go and returns the numbers of the
+// Graded reads a chapter's grade/grade_test.go and returns the numbers of the
 // exercises it has a grader for (a test named TestExerciseN...).
 func Graded(graderSource string) map[int]bool {
 	graded := map[int]bool{}
