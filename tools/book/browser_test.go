@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -193,14 +194,23 @@ func eval[T any](t *testing.T, tb *tab, js string) T {
 }
 
 // Every page loads with no console error, no failed request, nothing from
-// outside the site, and a favicon that loads; on a phone-sized screen no
-// page scrolls sideways.
+// outside the site, and a favicon that loads; every link within the site
+// leads to a page that loaded and to an element that is on it; on a
+// phone-sized screen no page scrolls sideways.
 func TestBrowserEveryPage(t *testing.T) {
 	ctx := browser(t)
 	site, pages := serveBook(t)
 	tb := newTab(t, ctx, site)
+	ids := map[string]map[string]bool{} // page -> the ids its DOM has
+	links := map[string][]string{}      // page -> the site's pages and anchors it links to
 	for _, p := range pages {
 		tb.run(t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(site+p))
+		ids[p] = map[string]bool{}
+		for _, id := range eval[[]string](t, tb, `Array.from(document.querySelectorAll("[id]"), e => e.id)`) {
+			ids[p][id] = true
+		}
+		links[p] = eval[[]string](t, tb, `Array.from(document.querySelectorAll("a[href]"), a => a.href)
+			.filter(h => h.startsWith(location.origin + "/")).map(h => h.slice(location.origin.length + 1))`)
 		if status := eval[int](t, tb, `fetch(document.querySelector('link[rel="icon"]').href).then(r => r.status)`); status != 200 {
 			t.Errorf("%s: favicon answered %d", p, status)
 		}
@@ -211,6 +221,44 @@ func TestBrowserEveryPage(t *testing.T) {
 		}
 		tb.check(t, p)
 	}
+	for _, p := range pages {
+		for _, l := range links[p] {
+			target, frag, _ := strings.Cut(l, "#")
+			if target == "" {
+				target = "index.html"
+			}
+			switch got, ok := ids[target]; {
+			case !ok:
+				t.Errorf("%s links to %s, which is not a page of the site", p, l)
+			case frag != "" && !got[frag]:
+				t.Errorf("%s links to %s, but %s has no element with id %q", p, l, target, frag)
+			}
+		}
+	}
+}
+
+// Printed, a listing is black on white whatever theme the reader chose.
+func TestBrowserPrint(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	tb := newTab(t, ctx, site)
+	tb.run(t, chromedp.Navigate(site+"book.html"))
+	eval[bool](t, tb, `localStorage.setItem("theme", "dark"); document.documentElement.setAttribute("data-theme", "dark"); true`)
+	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatal(err)
+	}
+	colours := eval[[]string](t, tb, `(() => {
+		const kw = document.querySelector("figure.listing .cl .kd, figure.listing .cl .k");
+		const pre = kw.closest("pre");
+		return [getComputedStyle(kw).color, getComputedStyle(pre).backgroundColor, getComputedStyle(document.body).backgroundColor];
+	})()`)
+	if want := []string{"rgb(0, 0, 0)", "rgb(255, 255, 255)", "rgb(255, 255, 255)"}; strings.Join(colours, ";") != strings.Join(want, ";") {
+		t.Errorf("printed in the dark theme: keyword, listing background, page background = %q, want %q", colours, want)
+	}
+	if eval[bool](t, tb, `getComputedStyle(document.querySelector("nav.toc")).display !== "none"`) {
+		t.Error("the contents sidebar is printed")
+	}
+	tb.check(t, "print")
 }
 
 // Searching finds a section by a word of its prose and links to it.
