@@ -499,7 +499,12 @@ func BenchmarkBuild20(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		files["chapters/"+slug+".md"] = strings.Replace(string(data), "program: "+ch.Program, "program: code/"+slug, 1)
+		text := strings.Replace(string(data), "program: "+ch.Program, "program: code/"+slug, 1)
+		if i >= len(real.Chapters) {
+			// A figure shown twice would repeat its ids in book.html.
+			text = regexp.MustCompile(`(?m)^::: figure .*$`).ReplaceAllString(text, "")
+		}
+		files["chapters/"+slug+".md"] = text
 		copyDir(ch.Program, "code/"+slug)
 		copyDir(ch.Program+"/testdata", "code/"+slug+"/testdata")
 	}
