@@ -68,6 +68,16 @@ func main() {
 	}
 }
 
+// renderFixture renders the fixture book and returns its files.
+func renderFixture(t *testing.T) map[string][]byte {
+	t.Helper()
+	files, err := Render(writeBook(t, fixture()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
 func writeBook(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -363,11 +373,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 }
 
 func TestListing(t *testing.T) {
-	root := writeBook(t, fixture())
-	files, err := Render(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := renderFixture(t)
 	page := string(files["01-first.html"])
 	for _, want := range []string{
 		// The region's one line, with its real line number, linking to the
@@ -407,11 +413,7 @@ func TestListing(t *testing.T) {
 }
 
 func TestDiffListing(t *testing.T) {
-	root := writeBook(t, fixture())
-	files, err := Render(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := renderFixture(t)
 	page := string(files["02-second.html"])
 	for _, re := range []string{
 		`<span class="added">\+1</span> <span class="removed">−1</span>`,
@@ -427,11 +429,7 @@ func TestDiffListing(t *testing.T) {
 // The site makes no request outside itself: no script, style, image or
 // font from another host.
 func TestNoExternalRequests(t *testing.T) {
-	root := writeBook(t, fixture())
-	files, err := Render(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := renderFixture(t)
 	external := regexp.MustCompile(`(?i)(src=|<link[^>]*href=|url\(|@import)\s*["']?(https?:)?//`)
 	for name, data := range files {
 		if m := external.Find(data); m != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -63,28 +62,59 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// serveBook builds the real book into a temporary directory and serves it
-// on 127.0.0.1. It returns the site's URL and its files.
+// builtBook is the real book, built once for all the browser tests, in a
+// directory TestMain removes.
+var builtBook struct {
+	once  sync.Once
+	dir   string
+	pages []string
+	err   error
+}
+
+// serveBook serves the real book on 127.0.0.1 for one test. It returns the
+// site's URL and its pages.
 func serveBook(t *testing.T) (string, []string) {
 	t.Helper()
-	site := filepath.Join(t.TempDir(), "site")
-	if err := Build(filepath.Join("..", ".."), site); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(site)))
-	t.Cleanup(srv.Close)
-	files, err := readTree(site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pages []string
-	for name := range files {
-		if strings.HasSuffix(name, ".html") {
-			pages = append(pages, name)
+	b := &builtBook
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "book-browser-"); b.err != nil {
+			return
 		}
+		site := filepath.Join(b.dir, "site")
+		if b.err = Build(filepath.Join("..", ".."), site); b.err != nil {
+			return
+		}
+		var files map[string][]byte
+		files, b.err = readTree(site)
+		for name := range files {
+			if strings.HasSuffix(name, ".html") {
+				b.pages = append(b.pages, name)
+			}
+		}
+		sort.Strings(b.pages)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	sort.Strings(pages)
-	return srv.URL + "/", pages
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(b.dir, "site"))))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/", b.pages
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBook.dir != "" {
+		os.RemoveAll(builtBook.dir)
+	}
+	os.Exit(code)
+}
+
+// openBook starts Chromium, serves the real book and opens a tab on it.
+func openBook(t *testing.T) (*tab, string, []string) {
+	t.Helper()
+	ctx := browser(t)
+	site, pages := serveBook(t)
+	return newTab(t, ctx, site), site, pages
 }
 
 // tab opens a new tab and records what goes wrong in it: console errors,
@@ -198,9 +228,7 @@ func eval[T any](t *testing.T, tb *tab, js string) T {
 // leads to a page that loaded and to an element that is on it; on a
 // phone-sized screen no page scrolls sideways.
 func TestBrowserEveryPage(t *testing.T) {
-	ctx := browser(t)
-	site, pages := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, pages := openBook(t)
 	ids := map[string]map[string]bool{} // page -> the ids its DOM has
 	links := map[string][]string{}      // page -> the site's pages and anchors it links to
 	for _, p := range pages {
@@ -239,9 +267,7 @@ func TestBrowserEveryPage(t *testing.T) {
 
 // Printed, a listing is black on white whatever theme the reader chose.
 func TestBrowserPrint(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"book.html"))
 	eval[bool](t, tb, `localStorage.setItem("theme", "dark"); document.documentElement.setAttribute("data-theme", "dark"); true`)
 	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
@@ -263,9 +289,7 @@ func TestBrowserPrint(t *testing.T) {
 
 // Searching finds a section by a word of its prose and links to it.
 func TestBrowserSearch(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"01-client-server.html"),
 		chromedp.Click(chromedp.ID("search")),
 		chromedp.SendKeys(chromedp.ID("search"), "descriptor table"),
@@ -300,9 +324,7 @@ func TestBrowserSearch(t *testing.T) {
 
 // The arrow keys move between chapters.
 func TestBrowserArrowKeys(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"01-client-server.html"), chromedp.KeyEvent(kb.ArrowRight),
 		chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)))
 	if p := eval[string](t, tb, `location.pathname`); p != "/02-socket.html" {
@@ -317,9 +339,7 @@ func TestBrowserArrowKeys(t *testing.T) {
 
 // The theme toggle switches light and dark, and the choice survives a reload.
 func TestBrowserThemeToggle(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	background := `getComputedStyle(document.body).backgroundColor`
 	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
 	before := eval[string](t, tb, background)
@@ -338,9 +358,7 @@ func TestBrowserThemeToggle(t *testing.T) {
 
 // The copy button copies a listing's code without its line numbers.
 func TestBrowserCopy(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
 	// Catch what would go to the clipboard: headless Chromium has none.
 	eval[bool](t, tb, `window.copied = null; navigator.clipboard.writeText = t => { window.copied = t; return Promise.resolve(); }; true`)
@@ -358,9 +376,7 @@ func TestBrowserCopy(t *testing.T) {
 
 // On a phone the contents are behind a menu button.
 func TestBrowserPhoneMenu(t *testing.T) {
-	ctx := browser(t)
-	site, _ := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Navigate(site+"02-socket.html"))
 	visible := `getComputedStyle(document.getElementById("toc")).display !== "none"`
 	if eval[bool](t, tb, visible) {
@@ -381,9 +397,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := browser(t)
-	site, pages := serveBook(t)
-	tb := newTab(t, ctx, site)
+	tb, site, pages := openBook(t)
 	// The themes differ only in colours: every rule in the light theme,
 	// colour contrast again in the dark one.
 	const audit = `axe.run(document, OPTIONS).then(r => r.violations
@@ -442,15 +456,7 @@ func waitTrue(t *testing.T, tb *tab, js string) {
 func TestBrowserLiveReload(t *testing.T) {
 	ctx := browser(t)
 	root := writeBook(t, fixture())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(sctx, root, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	site := "http://" + ln.Addr().String() + "/"
+	site := startServe(t, root) + "/"
 	tb := newTab(t, ctx, site)
 	chapter := filepath.Join(root, "chapters", "01-first.md")
 	text := fixture()["chapters/01-first.md"]

@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// make serve rebuilds on a change, keeps the last good site when a build
-// fails and tells open pages why, and tells them to reload once it is fixed.
-func TestServeRebuilds(t *testing.T) {
-	root := writeBook(t, fixture())
+// startServe runs make serve's loop on the book in root, on a loopback
+// port, until the test ends, and returns the site's address.
+func startServe(t *testing.T, root string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,14 @@ func TestServeRebuilds(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	base := "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String()
+}
+
+// make serve rebuilds on a change, keeps the last good site when a build
+// fails and tells open pages why, and tells them to reload once it is fixed.
+func TestServeRebuilds(t *testing.T) {
+	root := writeBook(t, fixture())
+	base := startServe(t, root)
 	client := &http.Client{Timeout: 40 * time.Second}
 	get := func(path string) string {
 		t.Helper()
