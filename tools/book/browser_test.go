@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -320,6 +321,43 @@ func TestBrowserSearch(t *testing.T) {
 		t.Errorf(`search for "backlog": first result %q, want a section of 04-listen.html`, first)
 	}
 	tb.check(t, "search")
+}
+
+// A reader who types before the search index has arrived gets results when
+// it does: here the index is held back until every key has been typed.
+func TestBrowserSearchBeforeIndex(t *testing.T) {
+	ctx := browser(t)
+	site, _ := serveBook(t)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "search-index.js") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		resp, err := http.Get(site + strings.TrimPrefix(r.URL.Path, "/"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(slow.Close)
+	tb := newTab(t, ctx, slow.URL+"/")
+	tb.run(t, chromedp.Navigate(slow.URL+"/index.html"),
+		chromedp.Click(chromedp.ID("search")),
+		chromedp.SendKeys(chromedp.ID("search"), "backlog"))
+	close(release)
+	tb.run(t, chromedp.WaitVisible(chromedp.CSS("#search-results li a")))
+	if first := eval[string](t, tb, `document.querySelector("#search-results li a").getAttribute("href")`); !strings.HasPrefix(first, "04-listen.html#") {
+		t.Errorf(`search for "backlog" typed before the index came: first result %q, want a section of 04-listen.html`, first)
+	}
+	tb.check(t, "search before the index")
 }
 
 // The arrow keys move between chapters.
