@@ -76,14 +76,20 @@
   var input = document.getElementById("search");
   var results = document.getElementById("search-results");
   if (!input || !results) return;
-  var loading = false;
+  // Whatever asks for the index while it loads runs once it has loaded:
+  // a reader who types before it arrives still gets results.
+  var waiting = null;
   function load(then) {
     if (window.bookIndex) return then();
-    if (loading) return;
-    loading = true;
+    if (waiting) { waiting.push(then); return; }
+    waiting = [then];
     var s = document.createElement("script");
     s.src = base + "assets/search-index.js";
-    s.onload = function () { loading = false; then(); };
+    s.onload = function () {
+      var todo = waiting;
+      waiting = null;
+      todo.forEach(function (f) { f(); });
+    };
     document.head.appendChild(s);
   }
   function words(text) {
