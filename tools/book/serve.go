@@ -154,6 +154,7 @@ func rebuild(ctx context.Context, root, site string, toolsChanged bool) error {
 // chapters/, code/ or tools/ change, until ctx ends.
 func serve(ctx context.Context, root string, ln net.Listener) error {
 	site := filepath.Join(root, "site")
+	keptHighlights.keep() // rebuilds highlight only the files that changed
 	l := newLive()
 	if err := Build(root, site); err != nil {
 		if _, statErr := os.Stat(site); statErr != nil {

@@ -106,9 +106,47 @@ func (s *source) all() lineRange { return lineRange{1, len(s.lines)} }
 // highlighted returns line n (1-based) as highlighted HTML.
 func (s *source) highlighted(h *highlighter, n int) template.HTML {
 	if s.html == nil {
-		s.html = h.lines(lexerFor(s.path), strings.Join(s.lines, "\n")+"\n")
+		text := strings.Join(s.lines, "\n") + "\n"
+		s.html = keptHighlights.get(filepath.Ext(s.path)+"\x00"+text, func() []template.HTML {
+			return h.lines(lexerFor(s.path), text)
+		})
 	}
 	return s.html[n-1]
+}
+
+// highlights keeps highlighted files across builds, by content, for make
+// serve: a rebuild after an edit highlights only the files that changed. A
+// build run once (make site, the tests, the benchmarks) keeps nothing.
+type highlights struct {
+	mu sync.Mutex
+	on bool
+	m  map[string][]template.HTML
+}
+
+var keptHighlights highlights
+
+// keep turns keeping on, for the rest of this process.
+func (k *highlights) keep() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.on, k.m = true, map[string][]template.HTML{}
+}
+
+func (k *highlights) get(key string, make func() []template.HTML) []template.HTML {
+	k.mu.Lock()
+	html, ok := k.m[key]
+	on := k.on
+	k.mu.Unlock()
+	if ok {
+		return html
+	}
+	html = make()
+	if on {
+		k.mu.Lock()
+		k.m[key] = html
+		k.mu.Unlock()
+	}
+	return html
 }
 
 // lexerFor picks a lexer by file name.
