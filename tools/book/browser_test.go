@@ -215,7 +215,14 @@ func (tb *tab) run(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 
 func eval[T any](t *testing.T, tb *tab, js string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	return evalWithin[T](t, tb, 30*time.Second, js)
+}
+
+// evalWithin is eval with another limit, for a script that takes long on
+// a busy machine (axe on the whole book takes 20 to 35 s with 2 cores).
+func evalWithin[T any](t *testing.T, tb *tab, limit time.Duration, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, limit)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -243,6 +250,13 @@ func TestBrowserEveryPage(t *testing.T) {
 		if status := eval[int](t, tb, `fetch(document.querySelector('link[rel="icon"]').href).then(r => r.status)`); status != 200 {
 			t.Errorf("%s: favicon answered %d", p, status)
 		}
+		// The instructors' page is in the sidebar of every page, visible.
+		if href := eval[string](t, tb, `(() => {
+			const a = Array.from(document.querySelectorAll("nav.toc a")).find(a => a.textContent.trim() === "For instructors");
+			return a && a.getBoundingClientRect().height > 0 ? a.href.slice(location.origin.length + 1) : "";
+		})()`); href != "instructors.html" {
+			t.Errorf("%s: the sidebar has no visible link For instructors to instructors.html (got %q)", p, href)
+		}
 		tb.run(t, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Reload())
 		if wide := eval[bool](t, tb, `document.documentElement.scrollWidth > window.innerWidth + 1`); wide {
 			w := eval[int](t, tb, `document.documentElement.scrollWidth`)
@@ -264,6 +278,61 @@ func TestBrowserEveryPage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Transcripts use the room the window has. Beside the contents they are
+// wider than the prose; no line is cut off (a long one wraps inside its
+// pane); nothing reaches past the window; two panes sit side by side on a
+// laptop's screen; and a row of panes fills the transcript's width, so no
+// pane leaves an empty gap beside it.
+func TestBrowserTranscripts(t *testing.T) {
+	tb, site, pages := openBook(t)
+	const check = `(() => {
+		const out = [], wide = innerWidth > 832;
+		const prose = document.querySelector("main p").getBoundingClientRect().width;
+		const edge = document.documentElement.clientWidth;
+		document.querySelectorAll(".transcript").forEach((tr, i) => {
+			const n = "transcript " + (i + 1) + " (" + tr.querySelector(".recorded").textContent.split(";")[0] + ")";
+			const r = tr.getBoundingClientRect();
+			if (r.right > edge + 0.5) out.push(n + " reaches past the window: " + r.right + " > " + edge);
+			if (wide && r.width < prose + 64) out.push(n + " is " + r.width + " px wide, no wider than the prose's " + prose);
+			const panes = Array.from(tr.querySelectorAll(".pane"));
+			for (const p of panes) {
+				const pr = p.getBoundingClientRect();
+				for (const l of p.querySelectorAll(".tl")) {
+					if (l.scrollWidth > l.clientWidth + 1 || l.getBoundingClientRect().right > pr.right + 0.5)
+						out.push(n + ": a line is cut off: " + l.textContent.trim());
+				}
+			}
+			const rows = {};
+			for (const p of panes) {
+				const pr = p.getBoundingClientRect();
+				const row = rows[Math.round(pr.top)] ||= {left: pr.left, right: pr.right, n: 0};
+				row.left = Math.min(row.left, pr.left); row.right = Math.max(row.right, pr.right); row.n++;
+			}
+			for (const row of Object.values(rows)) {
+				if (row.right - row.left < r.width - 1) out.push(n + ": a row of " + row.n + " pane(s) leaves " + Math.round(r.width - (row.right - row.left)) + " px empty");
+			}
+			if (wide && panes.length === 2 && Object.keys(rows).length !== 1) out.push(n + ": its two panes are not side by side");
+		});
+		return out;
+	})()`
+	for _, size := range [][2]int64{{1280, 900}, {1920, 1080}, {375, 740}} {
+		for _, p := range pages {
+			if strings.HasPrefix(p, "code/") {
+				continue
+			}
+			steps := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(site + p)}
+			if size[0] < 800 {
+				steps[0] = chromedp.EmulateViewport(size[0], size[1], chromedp.EmulateMobile)
+			}
+			tb.run(t, steps...)
+			for _, problem := range eval[[]string](t, tb, check) {
+				t.Errorf("%s at %d px: %s", p, size[0], problem)
+			}
+		}
+	}
+	tb.check(t, "transcripts")
 }
 
 // Printed, a listing is black on white whatever theme the reader chose.
@@ -456,7 +525,7 @@ func TestBrowserAccessibility(t *testing.T) {
 			if theme == "dark" {
 				options = `{resultTypes: ["violations"], runOnly: {type: "rule", values: ["color-contrast"]}}`
 			}
-			for _, v := range eval[[]string](t, tb, strings.Replace(audit, "OPTIONS", options, 1)) {
+			for _, v := range evalWithin[[]string](t, tb, 3*time.Minute, strings.Replace(audit, "OPTIONS", options, 1)) {
 				t.Errorf("%s (%s theme): %s", p, theme, v)
 			}
 		}

@@ -98,9 +98,14 @@ func (b *Book) loadChapter(ch *Chapter, text string, errs *Errors) {
 	}
 	var body strings.Builder
 	fence := ""
+	experiments := map[string]int{} // name: line
 	for i := bodyStart; i < len(lines); i++ {
 		line := lines[i]
 		pos := Pos{ch.File, i + 1}
+		if fence == "" {
+			// At any indentation: a fence in a list item is indented further.
+			checkExperiment(pos, infoString(line), experiments, errs)
+		}
 		if f := fenceOf(line); f != "" {
 			switch {
 			case fence == "":
@@ -120,6 +125,40 @@ func (b *Book) loadChapter(ch *Chapter, text string, errs *Errors) {
 		body.WriteString(line + "\n")
 	}
 	ch.Body = body.String()
+}
+
+// experimentRE is the info string of a command a test runs as written
+// (booktest.Experiment): "sh experiment=NAME". The page shows it as sh.
+var experimentRE = regexp.MustCompile(`^sh\s+experiment=([A-Za-z0-9_-]+)$`)
+
+// infoString is the info string of a line that opens a fence, or "".
+func infoString(line string) string {
+	t := strings.TrimLeft(line, " ")
+	for _, c := range []string{"`", "~"} {
+		if n := len(t) - len(strings.TrimLeft(t, c)); n >= 3 {
+			return strings.TrimSpace(t[n:])
+		}
+	}
+	return ""
+}
+
+// checkExperiment checks the info string of a fence: one that names an
+// experiment must be exactly "sh experiment=NAME", with a name no other
+// block of the chapter has.
+func checkExperiment(pos Pos, info string, seen map[string]int, errs *Errors) {
+	if !strings.Contains(info, "experiment=") {
+		return
+	}
+	m := experimentRE.FindStringSubmatch(info)
+	if m == nil {
+		errs.add(pos, "a command the tests run is marked ```sh experiment=NAME (NAME: letters, digits, - and _), got ```%s", info)
+		return
+	}
+	if first, dup := seen[m[1]]; dup {
+		errs.add(pos, "experiment=%s is also the name of the block on line %d: each experiment of a chapter has its own name", m[1], first)
+		return
+	}
+	seen[m[1]] = pos.Line
 }
 
 // fenceOf returns the fence a line opens or closes (``` or ~~~, possibly

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/socket-to-server/book/tools/exercises"
 	"github.com/yuin/goldmark"
@@ -127,7 +128,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 			errs = append(errs, err...)
 			continue
 		}
-		exec(chapterLink(pg), "page.html", page{Book: r.book, Title: pg.Title, Chapter: pg, Content: content})
+		exec(chapterLink(pg), "page.html", page{Book: r.book, Title: pg.Title, Current: pg, Chapter: pg, Content: content})
 		index = append(index, sections(pg, string(content))...)
 	}
 	files["assets/search-index.js"] = searchIndex(index)
@@ -367,15 +368,25 @@ func firstOf(h hunk, old bool) int {
 	return 0
 }
 
+// transcript shows each pane as a terminal. Each pane asks for the width
+// of its longest line (--cols, in characters, within limits) and the
+// stylesheet fits as many panes side by side as the window has room for,
+// wrapping longer lines with a hanging indent rather than cutting them.
 func (r *siteRenderer) transcript(blk *Block) string {
 	data := mustReadFile(r.book.sources.root, blk.File)
 	panes, _ := parseTranscript(data)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<div class="transcript panes-%d">`, len(panes))
+	fmt.Fprintf(&b, `<div class="transcript panes-%d"><div class="panes">`, len(panes))
 	for _, p := range panes {
-		fmt.Fprintf(&b, `<div class="pane"><div class="pane-title">%s</div><pre class="terminal" tabindex="0"><code>`, template.HTMLEscapeString(p.Name))
+		cols := 0
+		for _, line := range p.Lines {
+			cols = max(cols, utf8.RuneCountInString(line))
+		}
+		fmt.Fprintf(&b, `<div class="pane" style="--cols: %d"><div class="pane-title">%s</div><pre class="terminal" tabindex="0"><code>`,
+			min(max(cols, minPaneCols), maxPaneCols), template.HTMLEscapeString(p.Name))
 		for _, line := range p.Lines {
 			esc := template.HTMLEscapeString(line)
+			b.WriteString(`<span class="tl">`)
 			switch {
 			case strings.HasPrefix(line, "$ "):
 				fmt.Fprintf(&b, `<span class="prompt">$ </span><span class="command">%s</span>`, esc[2:])
@@ -384,14 +395,22 @@ func (r *siteRenderer) transcript(blk *Block) string {
 			default:
 				b.WriteString(esc)
 			}
-			b.WriteString("\n")
+			b.WriteString("\n</span>")
 		}
 		b.WriteString("</code></pre></div>")
 	}
-	fmt.Fprintf(&b, `<p class="recorded">Recorded by the tests in %s, run with GODEBUG=containermaxprocs=0; ports are shown as a reader would see them.</p></div>`,
+	fmt.Fprintf(&b, `</div><p class="recorded">Recorded by the tests in %s; ports are shown as a reader would see them.</p></div>`,
 		template.HTMLEscapeString(path.Dir(path.Dir(blk.File))))
 	return b.String()
 }
+
+// The width a transcript's pane asks for, in characters: its longest line,
+// but no narrower than minPaneCols (short outputs share a row) and no wider
+// than maxPaneCols (one long line does not push every other pane down).
+const (
+	minPaneCols = 24
+	maxPaneCols = 88
+)
 
 func (r *siteRenderer) figure(ch *Chapter, n int, blk *Block) string {
 	svg := mustReadFile(r.book.sources.root, blk.File)

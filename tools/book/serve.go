@@ -169,6 +169,7 @@ func serve(ctx context.Context, root string, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	content, tools := snapshot(root, "chapters", "code"), snapshot(root, "tools")
+	seen, seenTools := content, tools // the last snapshot taken, built or not
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -184,6 +185,13 @@ func serve(ctx context.Context, root string, ln net.Listener) error {
 		}
 		c, t := snapshot(root, "chapters", "code"), snapshot(root, "tools")
 		if c == content && t == tools {
+			continue
+		}
+		// An editor, or a test, may be half-way through writing a file:
+		// build only once nothing has changed for a whole tick, so that a
+		// file caught empty or half-written is never built.
+		if c != seen || t != seenTools {
+			seen, seenTools = c, t
 			continue
 		}
 		start := time.Now()

@@ -7,7 +7,12 @@
 //
 //	go test ./code/... -update
 //
-// It also checks that in-process tests leave no file descriptor open.
+// It also checks that in-process tests leave no file descriptor open, and
+// runs the commands a chapter tells the reader to type (Experiment, Shell).
+//
+// The programs get the test's environment without GODEBUG (ProgramEnv):
+// every program's main.go says //go:debug containermaxprocs=0, and the tests
+// show that the line, not the environment, gives the book's numbers.
 package booktest
 
 import (
@@ -68,14 +73,6 @@ type Session struct {
 	// is set.
 	Env []string
 }
-
-// GODEBUG is set for every program the tests run. Since Go 1.25 the runtime
-// keeps the cgroup CPU-limit files open (descriptors 3 and 4 on cgroup v1,
-// 3 on v2, none outside a cgroup), so the descriptor numbers a program gets
-// would depend on the machine; with this setting it closes them before main
-// and the first socket is descriptor 3 everywhere. Chapters that show
-// descriptor numbers say so.
-const GODEBUG = "GODEBUG=containermaxprocs=0"
 
 type pane struct {
 	name  string
@@ -284,7 +281,7 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 	s.t.Helper()
 	p := &Proc{s: s, shown: shown, done: make(chan struct{}), sigAt: -1}
 	p.cmd = exec.Command(s.bin, args...)
-	p.cmd.Env = append(append(os.Environ(), GODEBUG), s.Env...)
+	p.cmd.Env = ProgramEnv(s.Env...)
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	if err := p.cmd.Start(); err != nil {

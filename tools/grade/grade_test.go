@@ -1,13 +1,36 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/socket-to-server/book/tools/exercises"
 )
 
 const root = "../.."
+
+// TestMain lets more graders run at once than go test's default (one per
+// core): a grading run spends most of its time waiting for the program
+// under test, not computing. -parallel on the command line still wins.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "8")
+	}
+	os.Exit(m.Run())
+}
 
 // chaptersWithGraders lists the chapters whose programs have graders.
 func chaptersWithGraders(t *testing.T) []*chapter {
@@ -32,69 +55,258 @@ func chaptersWithGraders(t *testing.T) []*chapter {
 	return chs
 }
 
-// Every grader is proven twice: it passes against the reference solution
-// and fails against the chapter's program as the book ships it. A grader
-// that cannot fail is a defect.
+// Every grader is proven three ways: it passes against the reference
+// solution, it fails against the chapter's program as the book ships it,
+// and it fails against each deliberately wrong solution written for it
+// (grade/wrong/exN-NAME.patch). A grader that cannot fail, or that a
+// plausible wrong answer fools, is a defect; so is a graded exercise with
+// no wrong solution to prove its grader on.
+//
+// Each exercise is graded in a run of its own, all at once: most of a
+// grading run is waiting for the program (and a grader that must fail
+// often waits its whole limit), so this is what keeps the test short.
 func TestGradersProveThemselves(t *testing.T) {
+	t.Parallel()
 	chs := chaptersWithGraders(t)
 	if len(chs) == 0 {
 		t.Fatal("no chapter has graders")
 	}
-	for _, ch := range chs {
-		t.Run(ch.slug+"/solution", func(t *testing.T) {
-			t.Parallel()
-			solution := filepath.Join(ch.dir(), "solution")
-			if _, err := os.Stat(solution); err != nil {
-				t.Fatalf("code/%s has graders but no reference solution in solution/", ch.slug)
-			}
-			good, err := grade(ch, solution)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if good.Broken != "" {
-				t.Fatalf("the reference solution %s", good.Broken)
-			}
-			graded := 0
-			for _, x := range good.Results {
-				if !x.Graded {
-					continue
-				}
-				graded++
-				if x.Title == "" {
-					t.Errorf("TestExercise%d grades an exercise the chapter does not number", x.Num)
-				}
-				if !x.Pass {
-					t.Errorf("exercise %d fails on the reference solution: %s", x.Num, strings.Join(x.Why, " / "))
-				}
-			}
-			if graded == 0 {
-				t.Fatal("no exercise is graded")
+	type plan struct {
+		ch      *chapter
+		graded  []int
+		patches []wrongSolution
+		errs    []error
+	}
+	var plans []plan
+	// The graders are compiled once per chapter, not once per run.
+	bin := t.TempDir()
+	compiled := make([]error, len(chs))
+	var wg sync.WaitGroup
+	for i, ch := range chs {
+		ch.testBin = filepath.Join(bin, ch.slug+".test")
+		wg.Go(func() {
+			cmd := exec.Command("go", "test", "-c", "-tags", "grade", "-o", ch.testBin, "./code/"+ch.slug+"/grade")
+			cmd.Dir = ch.root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				compiled[i] = fmt.Errorf("the graders of code/%s do not compile: %v\n%s", ch.slug, err, out)
 			}
 		})
-		t.Run(ch.slug+"/as-shipped", func(t *testing.T) {
-			t.Parallel()
-			bare, err := grade(ch, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bare.Broken != "" {
-				t.Fatalf("the chapter's own program %s", bare.Broken)
-			}
-			for _, x := range bare.Results {
-				if x.Graded && x.Pass {
-					t.Errorf("exercise %d passes on the unmodified chapter program: its grader cannot fail", x.Num)
+	}
+	wg.Wait()
+	if err := errors.Join(compiled...); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chs {
+		src, err := os.ReadFile(filepath.Join(ch.dir(), "grade", "grade_test.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		graded := exercises.Graded(string(src))
+		patches, errs := wrongSolutions(ch, graded)
+		plans = append(plans, plan{ch, sortedKeys(graded), patches, errs})
+	}
+	// Runs that must fail first: they are the longest.
+	for _, p := range plans {
+		for _, n := range p.graded {
+			t.Run(fmt.Sprintf("%s/as-shipped/ex%d", p.ch.slug, n), func(t *testing.T) {
+				t.Parallel()
+				bare, err := gradeRun(p.ch, "", exerciseRun(n))
+				if err != nil {
+					t.Fatal(err)
 				}
-				if x.Graded && len(x.Why) == 0 {
-					t.Errorf("exercise %d fails with no message for the student", x.Num)
+				if bare.Broken != "" {
+					t.Fatalf("the chapter's own program %s", bare.Broken)
+				}
+				x := resultOf(t, bare, n)
+				if x.Pass {
+					t.Errorf("exercise %d passes on the unmodified chapter program: its grader cannot fail", n)
+				}
+				if len(x.Why) == 0 {
+					t.Errorf("exercise %d fails with no message for the student", n)
+				}
+			})
+		}
+	}
+	for _, p := range plans {
+		for _, w := range p.patches {
+			t.Run(p.ch.slug+"/wrong/"+w.name, func(t *testing.T) {
+				t.Parallel()
+				proveWrong(t, p.ch, w)
+			})
+		}
+	}
+	for _, p := range plans {
+		t.Run(p.ch.slug+"/solution", func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(p.ch.dir(), "solution")); err != nil {
+				t.Fatalf("code/%s has graders but no reference solution in solution/", p.ch.slug)
+			}
+			if len(p.graded) == 0 {
+				t.Fatal("no exercise is graded")
+			}
+			for _, n := range p.graded {
+				if p.ch.titles[n] == "" {
+					t.Errorf("TestExercise%d grades an exercise the chapter does not number", n)
+				}
+			}
+		})
+		for _, n := range p.graded {
+			t.Run(fmt.Sprintf("%s/solution/ex%d", p.ch.slug, n), func(t *testing.T) {
+				t.Parallel()
+				good, err := gradeRun(p.ch, filepath.Join(p.ch.dir(), "solution"), exerciseRun(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if good.Broken != "" {
+					t.Fatalf("the reference solution %s", good.Broken)
+				}
+				if x := resultOf(t, good, n); !x.Pass {
+					t.Errorf("exercise %d fails on the reference solution: %s", n, strings.Join(x.Why, " / "))
+				}
+			})
+		}
+		t.Run(p.ch.slug+"/wrong", func(t *testing.T) {
+			for _, err := range p.errs {
+				t.Error(err)
+			}
+			for _, n := range p.graded {
+				if !hasPatchFor(p.patches, n) {
+					t.Errorf("exercise %d is graded but has no wrong solution: add code/%s/grade/wrong/ex%d-NAME.patch (see tools/AUTHORING.md)", n, p.ch.slug, n)
 				}
 			}
 		})
 	}
 }
 
+// exerciseRun is the go test -run pattern of exercise n's grader alone.
+func exerciseRun(n int) string { return fmt.Sprintf("^TestExercise%d($|[^0-9])", n) }
+
+// resultOf is exercise n's result in a report, which must have graded it.
+func resultOf(t *testing.T, rep *report, n int) result {
+	t.Helper()
+	for _, x := range rep.Results {
+		if x.Num == n && x.Graded {
+			return x
+		}
+	}
+	t.Fatalf("exercise %d's grader did not run", n)
+	return result{}
+}
+
+// wrongSolution is one grade/wrong/exN-NAME.patch.
+type wrongSolution struct {
+	name string // "ex2-timeout-on-listener"
+	path string // absolute
+	num  int    // the exercise whose grader must fail
+	why  string // what is wrong with it, from the first line
+}
+
+var (
+	patchNameRE = regexp.MustCompile(`^ex(\d+)-[a-z0-9]+(-[a-z0-9]+)*\.patch$`)
+	patchHeadRE = regexp.MustCompile(`^exercise (\d+): (\S.*)$`)
+)
+
+// wrongSolutions reads a chapter's grade/wrong/ and reports each patch
+// that is not in the expected form.
+func wrongSolutions(ch *chapter, graded map[int]bool) ([]wrongSolution, []error) {
+	dir := filepath.Join(ch.dir(), "grade", "wrong")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, []error{err}
+	}
+	var list []wrongSolution
+	var errs []error
+	for _, e := range entries {
+		rel := "code/" + ch.slug + "/grade/wrong/" + e.Name()
+		m := patchNameRE.FindStringSubmatch(e.Name())
+		if e.IsDir() || m == nil {
+			errs = append(errs, fmt.Errorf("%s: grade/wrong/ holds only files named exN-NAME.patch (NAME: lower-case words joined by -)", rel))
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		h := patchHeadRE.FindStringSubmatch(first)
+		if h == nil || h[1] != strings.TrimLeft(m[1], "0") {
+			errs = append(errs, fmt.Errorf("%s:1: the first line must be \"exercise %s: <what is wrong with this solution>\", got %q", rel, strings.TrimLeft(m[1], "0"), first))
+			continue
+		}
+		n, _ := strconv.Atoi(h[1])
+		if !graded[n] {
+			errs = append(errs, fmt.Errorf("%s: exercise %d has no grader (TestExercise%d) to fail", rel, n, n))
+			continue
+		}
+		list = append(list, wrongSolution{strings.TrimSuffix(e.Name(), ".patch"), filepath.Join(dir, e.Name()), n, h[2]})
+	}
+	return list, errs
+}
+
+func hasPatchFor(list []wrongSolution, n int) bool {
+	for _, w := range list {
+		if w.num == n {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[int]bool) []int {
+	var keys []int
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}
+
+// proveWrong applies a wrong solution's patch to a copy of the reference
+// solution and requires its exercise's grader to fail it, with a message.
+//
+// The copy lives in the module, as a student's does (ROOT/00-wrong-*/,
+// which .gitignore's /[0-9][0-9]-* covers), one directory per test, under
+// a testdata/ directory that go's ./... patterns skip, so a go vet ./...
+// running meanwhile does not see it. It is removed when the test ends.
+func proveWrong(t *testing.T, ch *chapter, w wrongSolution) {
+	base, err := os.MkdirTemp(ch.root, "00-wrong-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	dir := filepath.Join(base, "testdata", w.name)
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(ch.dir(), "solution"))); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch", "--reject-file=-", "-i", w.path)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("code/%s/grade/wrong/%s.patch does not apply to solution/ with patch -p1 (%v):\n%s", ch.slug, w.name, err, out)
+	}
+	rep, err := gradeRun(ch, dir, exerciseRun(w.num))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Broken != "" {
+		t.Fatalf("the wrong solution (%s) %s\nA wrong solution must build and run: its grader, not the compiler, must catch it.", w.why, rep.Broken)
+	}
+	switch x := resultOf(t, rep, w.num); {
+	case x.Pass:
+		t.Errorf("exercise %d's grader passes a wrong solution: %s", w.num, w.why)
+	case len(x.Why) == 0:
+		t.Errorf("exercise %d fails the wrong solution with no message for the student", w.num)
+	default:
+		t.Logf("exercise %d fails it, as it must (%s): %s", w.num, w.why, x.Why[0])
+	}
+}
+
 // A submission that does not compile, crashes, exits at once or hangs is
 // reported as such, and grading ends.
 func TestBadSubmissions(t *testing.T) {
+	t.Parallel()
 	chs := chaptersWithGraders(t)
 	if len(chs) == 0 {
 		t.Fatal("no chapter has graders")
