@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,7 +74,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("client: %v", err)
 		}
-		local, _ := fiveTuple(t, out)
+		local, _ := connection(t, out)
 		want := fmt.Sprintf("hi %s, you said %q\n", local, msg)
 		if !strings.Contains(out, "\n"+want) {
 			t.Errorf("client did not print %q; output:\n%s", want, out)
@@ -91,7 +92,7 @@ func TestClientsOneAfterAnother(t *testing.T) {
 		if err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
-		local, _ := fiveTuple(t, out)
+		local, _ := connection(t, out)
 		ports = append(ports, port(t, local))
 	}
 	srv.out.waitFor(t, "ln.Accept()", 4)
@@ -116,17 +117,17 @@ func TestClientsOneAfterAnother(t *testing.T) {
 }
 
 // The client's port is an ephemeral one the kernel picked, and the two
-// sides print the same 5-tuple from opposite ends.
-func TestFiveTuple(t *testing.T) {
+// sides print the same connection (its 5-tuple) from opposite ends.
+func TestConnectionBothEnds(t *testing.T) {
 	booktest.CheckFDs(t)
 	srv := startServer(t, false)
 	out, err := runClient(t, srv.addr, "hello", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cLocal, cRemote := fiveTuple(t, out)
+	cLocal, cRemote := connection(t, out)
 	srv.out.waitFor(t, "c.Close()", 1)
-	sLocal, sRemote := fiveTuple(t, srv.out.String())
+	sLocal, sRemote := connection(t, srv.out.String())
 	if cLocal != sRemote || cRemote != sLocal {
 		t.Errorf("client sees local %s remote %s; server sees local %s remote %s", cLocal, cRemote, sLocal, sRemote)
 	}
@@ -270,6 +271,49 @@ func TestAddressInUse(t *testing.T) {
 	}
 }
 
+// A shell typically starts a program with a soft limit of 1024 descriptors
+// (ulimit -n), but a Go program raises its own soft limit to one below the
+// hard limit (ulimit -Hn) before main runs. The server is started from a
+// shell whose soft limit is 64, and /proc/PID/limits read while it listens.
+func TestGoRaisesFileLimit(t *testing.T) {
+	if _, err := os.Stat("/proc/self/limits"); err != nil {
+		t.Skip("needs /proc/PID/limits (Linux)")
+	}
+	bin := booktest.Build(t)
+	const low = 64
+	// exec: the server takes over the shell's process, and its limits.
+	cmd := exec.Command("bash", "-c", `ulimit -S -n `+strconv.Itoa(low)+` && ulimit -S -n && exec "$0" -q -addr 127.0.0.1:0`, bin)
+	out := &buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Skip(err) // no bash
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	out.waitFor(t, "listening on ", 1)
+	if !strings.HasPrefix(out.String(), fmt.Sprintf("%d\n", low)) {
+		t.Fatalf("the shell's soft limit was not %d before exec; output:\n%s", low, out)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^Max open files\s+(\d+)\s+(\d+)`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("no open-files line in /proc/PID/limits:\n%s", b)
+	}
+	soft, _ := strconv.Atoi(m[1])
+	hard, _ := strconv.Atoi(m[2])
+	if hard <= low+1 {
+		t.Skipf("hard limit %d leaves nothing to raise", hard)
+	}
+	if soft != hard-1 {
+		t.Errorf("running server: soft limit %d, hard %d; want the soft limit raised from %d to %d", soft, hard, low, hard-1)
+	}
+}
+
 // Cancelling the context (what SIGINT does) stops the server with no error
 // and nothing left open, even while a client is connected and silent.
 func TestCancelStopsServer(t *testing.T) {
@@ -333,9 +377,9 @@ func (p *inProc) stop(t *testing.T) error {
 	return p.wait(t)
 }
 
-// local is the client's own address, from its 5-tuple line.
+// local is the client's own address, from its connection line.
 func (p *inProc) local(t *testing.T) string {
-	l, _ := fiveTuple(t, p.out.String())
+	l, _ := connection(t, p.out.String())
 	return l
 }
 
@@ -369,13 +413,14 @@ func runClient(t *testing.T, addr, msg string, quiet bool) (string, error) {
 	return p.out.String(), err
 }
 
-var fiveTupleRE = regexp.MustCompile(`5-tuple: tcp, local (\S+), remote (\S+)\n`)
+var connRE = regexp.MustCompile(`connection: TCP, local (\S+), remote (\S+)\n`)
 
-func fiveTuple(t *testing.T, out string) (local, remote string) {
+// connection reads the two ends from a "connection:" line.
+func connection(t *testing.T, out string) (local, remote string) {
 	t.Helper()
-	m := fiveTupleRE.FindStringSubmatch(out)
+	m := connRE.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no 5-tuple line in:\n%s", out)
+		t.Fatalf("no connection line in:\n%s", out)
 	}
 	return m[1], m[2]
 }

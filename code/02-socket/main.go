@@ -1,5 +1,7 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 02-socket asks the kernel for six sockets, one of each common kind,
 // and shows what it hands back: small integers, indexes into this process's
 // descriptor table. It asks the kernel what each socket is, lists
@@ -19,11 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/netip"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,7 +53,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	n := narrator{w: w, quiet: cfg.quiet}
+	n := newNarrator(w, cfg.quiet)
 
 	// region create
 	kinds := []struct{ domain, typ int }{
@@ -170,149 +169,3 @@ func closeFD(n narrator, fd int) error {
 }
 
 // endregion newSocket
-
-// region inspect
-// inspect asks the kernel what fd is, and returns the answers as a table row.
-func inspect(n narrator, fd int) (string, error) {
-	row := []string{strconv.Itoa(fd)}
-	for _, o := range []struct {
-		opt  int
-		name string
-		show func(int) string
-	}{
-		{unix.SO_DOMAIN, "SO_DOMAIN", domainName},
-		{unix.SO_TYPE, "SO_TYPE", typeName},
-		{unix.SO_PROTOCOL, "SO_PROTOCOL", protoName},
-	} {
-		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o.opt)
-		n.call(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, %s)", fd, o.name), withName(v, o.show(v)), err)
-		if err != nil {
-			return "", os.NewSyscallError(fmt.Sprintf("getsockopt %d %s", fd, o.name), err)
-		}
-		row = append(row, withName(v, o.show(v)))
-	}
-	// endregion inspect
-	// region flags
-	// Close-on-exec is a flag on this process's descriptor, not on the
-	// socket, so it is fcntl that reports it.
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	cloexec := "0"
-	if flags&unix.FD_CLOEXEC != 0 {
-		cloexec = "FD_CLOEXEC"
-	}
-	n.call(fmt.Sprintf("fcntl(%d, F_GETFD)", fd), cloexec, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("fcntl %d F_GETFD", fd), err)
-	}
-	sa, err := unix.Getsockname(fd)
-	local := addrString(sa)
-	n.call(fmt.Sprintf("getsockname(%d)", fd), local, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("getsockname %d", fd), err)
-	}
-	return strings.Join(append(row, cloexec, local), "\t"), nil
-}
-
-// endregion flags
-
-// region listFDs
-// listFDs prints what ls -l /proc/self/fd shows: every descriptor this process
-// has open, its own and any the Go runtime or its parent gave it.
-func listFDs(w io.Writer) error {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return err
-	}
-	var fds []int
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			return fmt.Errorf("/proc/self/fd/%s: %w", e.Name(), err)
-		}
-		fds = append(fds, fd)
-	}
-	slices.Sort(fds)
-	fmt.Fprintln(w, "/proc/self/fd:")
-	for _, fd := range fds {
-		target, err := os.Readlink(fdPath(fd))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the descriptor ReadDir read the directory with, closed since
-		} else if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "  %d -> %s\n", fd, target)
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-// endregion listFDs
-
-func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrUnix:
-		// For a socket with no name the kernel returns only the family,
-		// which x/sys shows as "@", the prefix of an abstract name.
-		if a.Name == "" || a.Name == "@" {
-			return "(unnamed)"
-		}
-		return a.Name
-	}
-	return ""
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		result = fmt.Sprintf("-1 %s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-// withName shows a number the kernel returned and, if it has one, its name.
-func withName(v int, name string) string {
-	if name == strconv.Itoa(v) {
-		return name
-	}
-	return fmt.Sprintf("%d (%s)", v, name)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM"})
-}
-
-// protoName names the IP protocols. An AF_UNIX socket reports protocol 0:
-// it has no protocols to choose between.
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
-}

@@ -62,17 +62,52 @@ func TestMain(m *testing.M) {
 // program sees in a terminal, whatever machine the tests run on.
 func asReader(t *testing.T) {
 	t.Helper()
-	// Since Go 1.25 the runtime keeps open the cgroup file or files it reads
-	// the CPU limit from, which takes descriptor 3, or 3 and 4, on some
-	// machines and not others. The chapter explains; the book shows the
-	// numbers without them.
-	t.Setenv("GODEBUG", "containermaxprocs=0")
 	// A descriptor this test inherited without close-on-exec would be passed
 	// on to every program it starts (exactly the leak the chapter is about).
 	for name := range booktest.OpenFDs(t) {
 		if fd, err := strconv.Atoi(name); err == nil && fd > 2 {
 			unix.CloseOnExec(fd)
 		}
+	}
+}
+
+// The //go:debug containermaxprocs=0 line in main.go, with GODEBUG unset,
+// is what makes the first socket 3 on a machine whose cgroup has CPU limit
+// files: GODEBUG=containermaxprocs=1 (which overrides the line) shows the
+// files the runtime would otherwise keep open, and the socket numbers move.
+func TestDirectiveFirstSocket3(t *testing.T) {
+	asReader(t)
+	bin := booktest.Build(t)
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
+	runWith := func(extra ...string) string {
+		cmd := exec.Command(bin, "-q")
+		cmd.Env = append(slices.Clip(env), extra...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return string(out)
+	}
+	rowRE := regexp.MustCompile(`(?m)^(\d+) +2 \(AF_INET\) +1 \(SOCK_STREAM\)`)
+	cgroupRE := regexp.MustCompile(`(?m)^  \d+ -> /sys/fs/cgroup/.*$`)
+
+	plain := runWith()
+	if m := rowRE.FindStringSubmatch(plain); m == nil || m[1] != "3" {
+		t.Errorf("with GODEBUG unset the first socket is not 3:\n%s", plain)
+	}
+	if files := cgroupRE.FindAllString(plain, -1); files != nil {
+		t.Errorf("with GODEBUG unset the runtime kept cgroup files open: %q", files)
+	}
+
+	without := runWith("GODEBUG=containermaxprocs=1")
+	files := cgroupRE.FindAllString(without, -1)
+	if files == nil {
+		t.Logf("this machine's cgroup has no CPU limit files: the first socket is 3 either way")
+		return
+	}
+	want := strconv.Itoa(3 + len(files))
+	if m := rowRE.FindStringSubmatch(without); m == nil || m[1] != want {
+		t.Errorf("with the runtime holding %q, the first socket is not %s:\n%s", files, want, without)
 	}
 }
 
@@ -640,7 +675,7 @@ func TestErrors(t *testing.T) {
 	}
 
 	var out strings.Builder
-	_, err := newSocket(narrator{w: &out}, unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_UDP)
+	_, err := newSocket(newNarrator(&out, false), unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_UDP)
 	if want := "socket AF_INET SOCK_STREAM IPPROTO_UDP: protocol not supported"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}

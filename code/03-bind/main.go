@@ -1,5 +1,7 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 03-bind makes one TCP socket and gives it an address with bind: an
 // IP address and a port. It reads back the address the kernel recorded with
 // getsockname, so that port 0 shows which port the kernel chose, then holds
@@ -25,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -56,7 +57,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	n := narrator{w: w, quiet: cfg.quiet}
+	n := newNarrator(w, cfg.quiet)
 
 	// region create
 	// The address decides the family: an IPv4 address needs an AF_INET
@@ -160,53 +161,3 @@ func closeFD(n narrator, fd int) error {
 }
 
 // endregion newSocket
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	}
-	return ""
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		result = fmt.Sprintf("-1 %s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM"})
-}
-
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
-}

@@ -647,7 +647,6 @@ func TestPrivileged(t *testing.T) {
 	copyFile(t, os.Args[0], self)
 
 	cmd := exec.Command(prog, "-addr", addr)
-	cmd.Env = append(os.Environ(), booktest.GODEBUG)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -32,6 +32,13 @@ import (
 // take milliseconds; only the 5-second deadline of exercise 3 is slower.
 const waitLimit = 15 * time.Second
 
+// A client that talks at a steady pace in exercise 3 sends paceLines lines,
+// paceGap apart: more than 5 seconds in all, less than 5 between two.
+const (
+	paceLines = 3
+	paceGap   = 3 * time.Second
+)
+
 // heldAtInterrupt is how many more silent connections exercise 4 holds
 // open when it sends Ctrl-C.
 const heldAtInterrupt = 20
@@ -172,6 +179,33 @@ func TestExercise3ASilentClient(t *testing.T) {
 		t.Errorf("the server sent %q to the connection that sent nothing, want it to close that connection; server output:\n%s", b, output(srv))
 	} else if err != nil {
 		t.Errorf("after the timeout the server did not close the silent connection (%v); server output:\n%s", describe(err), output(srv))
+	}
+
+	// A client that keeps talking, a line every paceGap, is never idle for
+	// 5 seconds, though it stays longer than that: each line gets its own
+	// 5 seconds. (Only for a server that answers more than one line on a
+	// connection, as exercise 2 asks.)
+	talker := dial(t, srv)
+	talker.SetReadDeadline(time.Now().Add(waitLimit + paceLines*paceGap))
+	tr := bufio.NewReader(talker)
+	for i := range paceLines {
+		if i > 0 {
+			time.Sleep(paceGap)
+		}
+		msg := fmt.Sprint("line ", i+1)
+		send(t, talker, msg+"\n")
+		got, err := recvLine(tr)
+		closed := errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+		if i == 1 && closed && !strings.Contains(srv.Output(), "read "+talker.LocalAddr().String()+": i/o timeout") {
+			return // one line per connection: exercise 2 not done, nothing more to check
+		}
+		if err != nil {
+			t.Fatalf("a client that sent a line every %v got no reply to line %d, %.0f s after it connected (%v): set the 5-second deadline before every read, not once per connection; server output:\n%s",
+				paceGap, i+1, (time.Duration(i) * paceGap).Seconds(), describe(err), output(srv))
+		}
+		if want := fmt.Sprintf("hi %s, you said %q", talker.LocalAddr(), msg); got != want {
+			t.Fatalf("the reply to %q was %q, want %q", msg, got, want)
+		}
 	}
 }
 

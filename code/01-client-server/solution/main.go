@@ -1,3 +1,5 @@
+//go:debug containermaxprocs=0
+
 // Command solution is the reference solution to the exercises of chapter 1,
 // the client–server model: the chapter's program (code/01-client-server),
 // changed as little as possible so that
@@ -153,7 +155,7 @@ func serve(ctx context.Context, c net.Conn, n narrator) error {
 	}()
 	peer := c.RemoteAddr().String()
 	n.result("accepted %s", peer)
-	n.result("5-tuple: tcp, local %s, remote %s", c.LocalAddr(), peer)
+	n.result("connection: TCP, local %s, remote %s", c.LocalAddr(), peer)
 
 	// A Ctrl-C must not wait for a client that says nothing.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
@@ -186,36 +188,6 @@ func serve(ctx context.Context, c net.Conn, n narrator) error {
 		}
 	}
 	// endregion serve
-}
-
-// client connects to addr, sends msg as one line and prints the reply.
-func client(addr, msg string, n narrator) error {
-	// region dial
-	n.call(fmt.Sprintf("net.Dial(%q, %q)", "tcp", addr), "socket, connect")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return fail("dial", addr, err)
-	}
-	defer func() {
-		n.call("c.Close()", "close")
-		c.Close()
-	}()
-	// connect gave this socket a port of the kernel's choosing.
-	n.result("5-tuple: tcp, local %s, remote %s", c.LocalAddr(), c.RemoteAddr())
-	// endregion dial
-
-	// region talk
-	n.call(fmt.Sprintf("c.Write(%q)", msg+"\n"), "write")
-	if _, err := io.WriteString(c, msg+"\n"); err != nil {
-		return fail("write", addr, err)
-	}
-	reply, err := readLine(bufio.NewReaderSize(c, maxLine), n)
-	if err != nil {
-		return fail("read", addr, err)
-	}
-	n.say("%s", strings.TrimRight(reply, "\n"))
-	return nil
-	// endregion talk
 }
 
 // region readline
@@ -256,28 +228,3 @@ func fail(call, addr string, err error) error {
 }
 
 // endregion fail
-
-// narrator prints what the program does. say always prints; call and
-// result are the narration, which -q silences.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-}
-
-func (n narrator) say(format string, args ...any) {
-	fmt.Fprintf(n.w, format+"\n", args...)
-}
-
-// call prints a Go call about to be made, and the system calls it makes.
-func (n narrator) call(goCall, syscalls string) {
-	if !n.quiet {
-		fmt.Fprintf(n.w, "%s  // %s\n", goCall, syscalls)
-	}
-}
-
-// result prints, indented under its call, what the call gave back.
-func (n narrator) result(format string, args ...any) {
-	if !n.quiet {
-		fmt.Fprintf(n.w, "  "+format+"\n", args...)
-	}
-}

@@ -1,5 +1,7 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 02-socket asks the kernel for seven sockets, one of each common kind,
 // and shows what it hands back: small integers, indexes into this process's
 // descriptor table. It asks the kernel what each socket is, shows what a child
@@ -24,12 +26,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,7 +62,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	n := narrator{w: w, quiet: cfg.quiet}
+	n := newNarrator(w, cfg.quiet)
 
 	// region create
 	kinds := []struct{ domain, typ int }{
@@ -127,26 +125,12 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 		return err
 	}
 
-	// Exercise 4. Two more descriptors for the first socket. dup copies the
-	// table entry but not its close-on-exec flag, which belongs to the
-	// entry; F_DUPFD_CLOEXEC sets it on the copy in the same call.
+	// Exercise 4. Two more descriptors for the first socket.
 	first := fds[0]
-	dup, err := unix.Dup(first)
-	n.call(fmt.Sprintf("dup(%d)", first), strconv.Itoa(dup), err)
+	dup, dupCloexec, err := dupTwice(n, first)
+	fds = append(fds, dup, dupCloexec)
 	if err != nil {
-		return os.NewSyscallError(fmt.Sprintf("dup %d", first), err)
-	}
-	fds = append(fds, dup)
-	dupCloexec, err := unix.FcntlInt(uintptr(first), unix.F_DUPFD_CLOEXEC, 0)
-	n.call(fmt.Sprintf("fcntl(%d, F_DUPFD_CLOEXEC, 0)", first), strconv.Itoa(dupCloexec), err)
-	if err != nil {
-		return os.NewSyscallError(fmt.Sprintf("fcntl %d F_DUPFD_CLOEXEC", first), err)
-	}
-	fds = append(fds, dupCloexec)
-	for _, fd := range []int{dup, dupCloexec} {
-		if _, err := getFD(n, fd); err != nil {
-			return err
-		}
+		return err
 	}
 	if !cfg.quiet {
 		fmt.Fprintln(w) // between the narration and the listing
@@ -231,14 +215,14 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 func newSocket(n narrator, domain, typ, proto int) (int, error) {
 	fd, err := unix.Socket(domain, typ, proto)
 	base := typ &^ unix.SOCK_CLOEXEC
-	shown := typeName(base)
+	shown := sockTypeName(base)
 	if typ&unix.SOCK_CLOEXEC != 0 {
 		shown += "|SOCK_CLOEXEC"
 	}
 	n.call(fmt.Sprintf("socket(%s, %s, %s)", domainName(domain), shown, protoName(proto)),
 		strconv.Itoa(fd), err)
 	if err != nil {
-		what := "socket " + domainName(domain) + " " + typeName(base)
+		what := "socket " + domainName(domain) + " " + sockTypeName(base)
 		if proto != 0 {
 			what += " " + protoName(proto)
 		}
@@ -255,217 +239,11 @@ func closeFD(n narrator, fd int) error {
 
 // endregion newSocket
 
-// region inspect
-// inspect asks the kernel what fd is, and returns the answers as a table row.
-func inspect(n narrator, fd int) (string, error) {
-	row := []string{strconv.Itoa(fd)}
-	for _, o := range []struct {
-		opt  int
-		name string
-		show func(int) string
-	}{
-		{unix.SO_DOMAIN, "SO_DOMAIN", domainName},
-		{unix.SO_TYPE, "SO_TYPE", typeName},
-		{unix.SO_PROTOCOL, "SO_PROTOCOL", protoName},
-	} {
-		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o.opt)
-		n.call(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, %s)", fd, o.name), withName(v, o.show(v)), err)
-		if err != nil {
-			return "", os.NewSyscallError(fmt.Sprintf("getsockopt %d %s", fd, o.name), err)
-		}
-		row = append(row, withName(v, o.show(v)))
+// sockTypeName is narrate.go's typeName, which every chapter shares and which
+// knows the two types this chapter uses, plus the one exercise 1 adds.
+func sockTypeName(t int) string {
+	if t == unix.SOCK_SEQPACKET {
+		return "SOCK_SEQPACKET"
 	}
-	// endregion inspect
-	// region flags
-	cloexec, err := getFD(n, fd)
-	if err != nil {
-		return "", err
-	}
-	sa, err := unix.Getsockname(fd)
-	local := addrString(sa)
-	n.call(fmt.Sprintf("getsockname(%d)", fd), local, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("getsockname %d", fd), err)
-	}
-	return strings.Join(append(row, cloexec, local), "\t"), nil
-}
-
-// endregion flags
-
-// getFD shows the flags of descriptor fd. Close-on-exec is a flag on this
-// process's descriptor, not on the socket, so it is fcntl that reports it.
-func getFD(n narrator, fd int) (string, error) {
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	cloexec := "0"
-	if flags&unix.FD_CLOEXEC != 0 {
-		cloexec = "FD_CLOEXEC"
-	}
-	n.call(fmt.Sprintf("fcntl(%d, F_GETFD)", fd), cloexec, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("fcntl %d F_GETFD", fd), err)
-	}
-	return cloexec, nil
-}
-
-// runLS runs ls -l /proc/self/fd in a child process, which lists the child's
-// own descriptor table: what it inherited from this process through exec.
-// Its standard input, output and error are this process's own, passed as
-// they are. Left nil, they would make os/exec open /dev/null, and opening a
-// file starts the Go runtime's poller, whose two descriptors (an epoll and an
-// eventfd) would then stay open here and shift every number after them.
-func runLS(w io.Writer) error {
-	fmt.Fprintln(w, "$ ls -l /proc/self/fd")
-	cmd := exec.Command("ls", "-l", "/proc/self/fd")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, w, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ls -l /proc/self/fd: %w", err)
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-// hitLimit is exercise 3: it lowers the soft RLIMIT_NOFILE to limit, then
-// creates sockets until the kernel refuses one, and closes them all. Only
-// the soft limit changes, and it binds root too.
-func hitLimit(n narrator, w io.Writer, limit int) (err error) {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return os.NewSyscallError("getrlimit RLIMIT_NOFILE", err)
-	}
-	lim.Cur = uint64(limit)
-	err = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
-	n.call(fmt.Sprintf("setrlimit(RLIMIT_NOFILE, {rlim_cur=%d, rlim_max=%d})", lim.Cur, lim.Max), "0", err)
-	if err != nil {
-		return os.NewSyscallError(fmt.Sprintf("setrlimit RLIMIT_NOFILE %d", limit), err)
-	}
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			err = errors.Join(err, closeFD(n, fd))
-		}
-	}()
-	for {
-		fd, err := newSocket(n, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			// The expected end, not a failure: say how far it got.
-			last := "none"
-			if len(fds) > 0 {
-				last = strconv.Itoa(fds[len(fds)-1])
-			}
-			fmt.Fprintf(w, "limit %d: last socket %s, then %s\n", limit, last, errnoText(errno))
-			return nil
-		} else if err != nil {
-			return err
-		}
-		fds = append(fds, fd)
-	}
-}
-
-// region listFDs
-// listFDs prints what ls -l /proc/self/fd shows: every descriptor this process
-// has open, its own and any the Go runtime or its parent gave it.
-func listFDs(w io.Writer) error {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return err
-	}
-	var fds []int
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			return fmt.Errorf("/proc/self/fd/%s: %w", e.Name(), err)
-		}
-		fds = append(fds, fd)
-	}
-	slices.Sort(fds)
-	fmt.Fprintln(w, "/proc/self/fd:")
-	for _, fd := range fds {
-		target, err := os.Readlink(fdPath(fd))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the descriptor ReadDir read the directory with, closed since
-		} else if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "  %d -> %s\n", fd, target)
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-// endregion listFDs
-
-func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrUnix:
-		// For a socket with no name the kernel returns only the family,
-		// which x/sys shows as "@", the prefix of an abstract name.
-		if a.Name == "" || a.Name == "@" {
-			return "(unnamed)"
-		}
-		return a.Name
-	}
-	return ""
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		result = "-1 " + errnoText(errno)
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-// errnoText shows an errno as strace does: "EMFILE (Too many open files)".
-func errnoText(errno unix.Errno) string {
-	msg := errno.Error()
-	return fmt.Sprintf("%s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-}
-
-// withName shows a number the kernel returned and, if it has one, its name.
-func withName(v int, name string) string {
-	if name == strconv.Itoa(v) {
-		return name
-	}
-	return fmt.Sprintf("%d (%s)", v, name)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM",
-		unix.SOCK_SEQPACKET: "SOCK_SEQPACKET"}) // exercise 1
-}
-
-// protoName names the IP protocols. An AF_UNIX socket reports protocol 0:
-// it has no protocols to choose between.
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
+	return typeName(t)
 }
