@@ -1,5 +1,7 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 04-listen makes a TCP socket, binds it and calls listen, which turns
 // it into a listening socket: from then on the kernel completes handshakes
 // for it and queues the connections until the program accepts them. This
@@ -12,7 +14,9 @@
 //	kill -USR1 PID                              # the server accepts its queue
 //	go run ./code/04-listen -q                  # without the narration
 //
-// It needs Linux: it reads the queue with the TCP_INFO socket option.
+// It needs Linux: it reads the queue with the TCP_INFO socket option. The
+// client is in client.go, the calls of earlier chapters in socket.go, and
+// the narrator in narrate.go.
 package main
 
 import (
@@ -25,7 +29,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -72,7 +75,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	n := narrator{w: w, quiet: cfg.quiet}
+	n := newNarrator(w, cfg.quiet)
 	if cfg.client {
 		return runClient(ctx, cfg, n, w)
 	}
@@ -176,17 +179,6 @@ func queueLen(n narrator, w io.Writer, fd int) (int, error) {
 
 // endregion queue
 
-// tcpInfo reads TCP_INFO and narrates the state and what more shows of it.
-func tcpInfo(n narrator, fd int, more func(*unix.TCPInfo) string) (*unix.TCPInfo, error) {
-	info, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
-	result := ""
-	if err == nil {
-		result = "{tcpi_state=" + stateName(info.State) + more(info) + "}"
-	}
-	n.call(fmt.Sprintf("getsockopt(%d, SOL_TCP, TCP_INFO)", fd), result, err)
-	return info, os.NewSyscallError("getsockopt TCP_INFO", err)
-}
-
 // region acceptAll
 // acceptAll accepts, and closes at once, every connection the queue holds
 // now. It asks how many first, so accept never waits for one to arrive.
@@ -209,195 +201,3 @@ func acceptAll(n narrator, w io.Writer, fd int) error {
 }
 
 // endregion acceptAll
-
-// region client
-// runClient starts cfg.conns connections to cfg.addr at once: a non-blocking
-// connect sends the SYN and returns without waiting for the handshake. Then
-// it reports which handshakes the kernel completed, and waits for the rest.
-func runClient(ctx context.Context, cfg config, n narrator, w io.Writer) (err error) {
-	sa, err := sockaddr(cfg.addr)
-	if err != nil {
-		return err
-	}
-	domain := unix.AF_INET6
-	if cfg.addr.Addr().Is4() {
-		domain = unix.AF_INET
-	}
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			err = errors.Join(err, closeFD(n, fd))
-		}
-	}()
-	for range cfg.conns {
-		fd, err := newSocket(n, domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-		if err != nil {
-			return err
-		}
-		fds = append(fds, fd)
-		err = unix.Connect(fd, sa)
-		n.call(fmt.Sprintf("connect(%d, %s)", fd, cfg.addr), "0", err)
-		if err != nil && err != unix.EINPROGRESS {
-			return os.NewSyscallError("connect "+cfg.addr.String(), err)
-		}
-	}
-	// On loopback a handshake takes microseconds: half a second is plenty
-	// for every one the server's kernel is willing to complete now.
-	waiting, err := handshakes(ctx, n, w, fds, cfg.addr, 500*time.Millisecond)
-	if err != nil || waiting == 0 {
-		return err
-	}
-	fmt.Fprintf(w, "waiting up to %v for the other %d (Ctrl-C stops)\n", cfg.wait, waiting)
-	_, err = handshakes(ctx, n, w, fds, cfg.addr, cfg.wait)
-	return err
-}
-
-// endregion client
-
-// region handshakes
-// handshakes waits until no connection in fds is in SYN_SENT any more, or
-// for limit, or until ctx ends; then it asks the kernel for each one's TCP
-// state and reports how many still wait for the server's SYN-ACK.
-func handshakes(ctx context.Context, n narrator, w io.Writer, fds []int, addr netip.AddrPort, limit time.Duration) (int, error) {
-	for deadline := time.Now().Add(limit); ctx.Err() == nil && time.Now().Before(deadline); {
-		var pending []unix.PollFd
-		for _, fd := range fds {
-			if i, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO); err == nil && i.State == unix.BPF_TCP_SYN_SENT {
-				pending = append(pending, unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT})
-			}
-		}
-		if len(pending) == 0 {
-			break
-		}
-		// A socket becomes writable when its handshake ends. Wake every
-		// 100 ms anyway, to notice the deadline and Ctrl-C.
-		unix.Poll(pending, 100)
-	}
-	waiting := 0
-	for _, fd := range fds {
-		info, err := tcpInfo(n, fd, func(*unix.TCPInfo) string { return "" })
-		if err != nil {
-			return 0, err
-		}
-		switch info.State {
-		case unix.BPF_TCP_SYN_SENT:
-			waiting++
-		case unix.BPF_TCP_CLOSE: // the handshake failed; SO_ERROR says why
-			soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-			n.call(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, SO_ERROR)", fd), unix.ErrnoName(unix.Errno(soerr)), err)
-			return 0, os.NewSyscallError("connect "+addr.String(), unix.Errno(soerr))
-		}
-	}
-	fmt.Fprintf(w, "%d of %d connected", len(fds)-waiting, len(fds))
-	if waiting > 0 {
-		fmt.Fprintf(w, ", %d waiting in SYN_SENT", waiting)
-	}
-	fmt.Fprintln(w)
-	return waiting, nil
-}
-
-// endregion handshakes
-
-// region sockaddr
-// sockaddr converts an address to the form bind takes: the C structs
-// sockaddr_in and sockaddr_in6, which x/sys calls SockaddrInet4 and
-// SockaddrInet6. Port is a plain int here; x/sys writes it into the struct
-// in network byte order (big-endian), as the kernel expects.
-func sockaddr(a netip.AddrPort) (unix.Sockaddr, error) {
-	ip := a.Addr()
-	if ip.Is4() {
-		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: ip.As4()}, nil
-	}
-	if ip.Zone() != "" {
-		return nil, fmt.Errorf("bind %s: this program takes no IPv6 zone", a)
-	}
-	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: ip.As16()}, nil
-}
-
-// endregion sockaddr
-
-// region newSocket
-// newSocket asks the kernel for a socket, always with SOCK_CLOEXEC so that
-// the descriptor does not leak into programs this one might exec.
-func newSocket(n narrator, domain, typ, proto int) (int, error) {
-	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
-	n.call(fmt.Sprintf("socket(%s, %s|SOCK_CLOEXEC, %s)", domainName(domain), typeName(typ), protoName(proto)),
-		strconv.Itoa(fd), err)
-	if err != nil {
-		what := "socket " + domainName(domain) + " " + typeName(typ)
-		if proto != 0 {
-			what += " " + protoName(proto)
-		}
-		return -1, os.NewSyscallError(what, err)
-	}
-	return fd, nil
-}
-
-func closeFD(n narrator, fd int) error {
-	err := unix.Close(fd)
-	n.call(fmt.Sprintf("close(%d)", fd), "0", err)
-	return os.NewSyscallError("close "+strconv.Itoa(fd), err) // nil if err is nil
-}
-
-// endregion newSocket
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	}
-	return "?" // no address, as when a call failed
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		result = fmt.Sprintf("-1 %s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	if t&unix.SOCK_NONBLOCK != 0 {
-		return typeName(t&^unix.SOCK_NONBLOCK) + "|SOCK_NONBLOCK"
-	}
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM"})
-}
-
-// stateName names a TCP state as the kernel's TCP_INFO reports it.
-func stateName(s uint8) string {
-	return lookup(int(s), map[int]string{
-		unix.BPF_TCP_ESTABLISHED: "TCP_ESTABLISHED", unix.BPF_TCP_SYN_SENT: "TCP_SYN_SENT",
-		unix.BPF_TCP_CLOSE: "TCP_CLOSE", unix.BPF_TCP_CLOSE_WAIT: "TCP_CLOSE_WAIT", unix.BPF_TCP_LISTEN: "TCP_LISTEN",
-	})
-}
-
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
-}

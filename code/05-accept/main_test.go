@@ -563,7 +563,7 @@ func startServer(t *testing.T, addr string) *inProcess {
 	srv := &inProcess{out: &syncBuffer{}}
 	errc := make(chan error, 1)
 	cfg := config{addr: netip.MustParseAddrPort(addr), reuseaddr: true, backlog: 5}
-	go func() { errc <- run(ctx, cfg, srv.out) }()
+	go func() { errc <- run(ctx, cfg, srv.out, srv.out) }()
 	var once sync.Once
 	var err error
 	srv.stop = func(t *testing.T) error {
