@@ -1,5 +1,7 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 06-connect is chapter 5's iterative server with a client that
 // connects properly: socket, then connect, which has the kernel pick a local
 // port and do the TCP handshake. Both ends print the connection as they see
@@ -13,6 +15,12 @@
 //	go run ./code/06-connect -client -hold        # connect, say nothing until Ctrl-C
 //	go run ./code/06-connect -q                   # without the narration
 //
+// This file holds what the chapter is about: connect, with and without a
+// deadline, and the connection as each end sees it. The rest of the server
+// is in server.go, the client's conversation in client.go, how Ctrl-C
+// stops both in wake.go, the calls of earlier chapters in socket.go, and
+// the narrator in narrate.go.
+//
 // It needs Linux: it uses accept4, and SOCK_CLOEXEC and SOCK_NONBLOCK.
 package main
 
@@ -25,9 +33,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -62,7 +67,7 @@ func main() {
 	// Ctrl-C (SIGINT) and kill (SIGTERM) cancel ctx instead of ending the
 	// program at once, so that run can close its socket on the way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg, os.Stdout)
+	err := run(ctx, cfg, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -70,70 +75,18 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	n := narrator{w: w, quiet: cfg.quiet, mu: new(sync.Mutex)}
+// run is the client with -client, else the server, which reports to stderr
+// the errors of a client that it survives.
+func run(ctx context.Context, cfg config, w, stderr io.Writer) (err error) {
+	n := newNarrator(w, cfg.quiet)
 	if cfg.client {
 		return runClient(ctx, cfg, n, w)
 	}
-
-	// region create
-	// The address decides the family: an IPv4 address needs an AF_INET
-	// socket, an IPv6 one an AF_INET6 socket.
-	domain := unix.AF_INET6
-	if cfg.addr.Addr().Is4() {
-		domain = unix.AF_INET
-	}
-	fd, err := newSocket(n, domain, unix.SOCK_STREAM, 0)
+	fd, err := listenOn(n, w, cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
-	// endregion create
-
-	// region reuseaddr
-	// SO_REUSEADDR must be set before bind: bind is where the kernel checks
-	// whether the address is free.
-	if cfg.reuseaddr {
-		err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		n.call(fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_REUSEADDR, 1)", fd), "0", err)
-		if err != nil {
-			return os.NewSyscallError("setsockopt SO_REUSEADDR", err)
-		}
-	}
-	// endregion reuseaddr
-
-	// region bind
-	sa, err := sockaddr(cfg.addr)
-	if err != nil {
-		return err
-	}
-	err = unix.Bind(fd, sa)
-	n.call(fmt.Sprintf("bind(%d, %s)", fd, cfg.addr), "0", err)
-	if err != nil {
-		return os.NewSyscallError("bind "+cfg.addr.String(), err)
-	}
-	// endregion bind
-
-	// region listen
-	// From here on the kernel answers connection requests for this socket
-	// and queues completed connections, up to backlog+1, until accept.
-	err = unix.Listen(fd, cfg.backlog)
-	n.call(fmt.Sprintf("listen(%d, %d)", fd, cfg.backlog), "0", err)
-	if err != nil {
-		return os.NewSyscallError("listen "+cfg.addr.String(), err)
-	}
-	// endregion listen
-
-	// region getsockname
-	// With port 0 the kernel chose a port; only getsockname can say which.
-	bound, err := unix.Getsockname(fd)
-	local := addrString(bound)
-	n.call(fmt.Sprintf("getsockname(%d)", fd), local, err)
-	if err != nil {
-		return os.NewSyscallError(fmt.Sprintf("getsockname %d", fd), err)
-	}
-	fmt.Fprintf(w, "listening on %s\n", local)
-	// endregion getsockname
 
 	// region loop
 	// Ctrl-C must not wait for a client that may never come: see wakeOnCancel.
@@ -152,107 +105,11 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 		}
 		// One client's failure is not the server's: report it and go on.
 		if err := serve(ctx, n, w, cfd); err != nil {
-			fmt.Fprintln(w, err)
+			fmt.Fprintln(stderr, err)
 		}
 	}
 	// endregion loop
 }
-
-// region accept
-// acceptConn takes the oldest connection off the listening socket's accept
-// queue, waiting for one if the queue is empty. The kernel writes the
-// client's address into a buffer it is given, and returns a new descriptor
-// for the connection; fd goes on listening.
-func acceptConn(n narrator, fd int) (int, error) {
-	cfd, peer, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-	n.call(fmt.Sprintf("accept4(%d, %s, SOCK_CLOEXEC)", fd, addrString(peer)), strconv.Itoa(cfd), err)
-	if err != nil {
-		return -1, os.NewSyscallError("accept4", err)
-	}
-	return cfd, nil
-}
-
-// endregion accept
-
-// region serve
-// serve answers one client: it asks for both ends' addresses, reads one
-// line, writes one line, and closes the connection. One read is enough for
-// a short line on loopback; chapter 7 reads and writes properly.
-func serve(ctx context.Context, n narrator, w io.Writer, fd int) (err error) {
-	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
-	stop := wakeOnCancel(ctx, n, fd) // a silent client must not hold up Ctrl-C
-	defer stop()
-
-	peer, err := showConn(n, w, fd)
-	if err != nil {
-		return err
-	}
-
-	buf := make([]byte, 1024)
-	got, err := unix.Read(fd, buf)
-	n.call(fmt.Sprintf("read(%d, %q, %d)", fd, buf[:max(got, 0)], len(buf)), strconv.Itoa(got), err)
-	if err != nil || got == 0 { // 0 is end of file: the client left without a word
-		return os.NewSyscallError("read "+peer, err)
-	}
-	line := strings.TrimRight(string(buf[:got]), "\r\n")
-	reply := []byte(fmt.Sprintf("hi %s, you said %q\n", peer, line))
-	sent, err := unix.Write(fd, reply)
-	n.call(fmt.Sprintf("write(%d, %q, %d)", fd, reply, len(reply)), strconv.Itoa(sent), err)
-	return os.NewSyscallError("write "+peer, err)
-}
-
-// endregion serve
-
-// region wake
-// wakeOnCancel shuts fd down when ctx ends. On Linux that wakes a call
-// blocked on it: accept4 on a listening socket fails with EINVAL, read on a
-// connected one returns 0. Call the function it returns before closing fd,
-// so that shutdown can never hit a number the kernel has handed out again.
-func wakeOnCancel(ctx context.Context, n narrator, fd int) (stop func()) {
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-			// Hold the narrator across the call, so that the call this
-			// wakes is narrated after the shutdown that woke it.
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			err := unix.Shutdown(fd, unix.SHUT_RDWR)
-			n.print(fmt.Sprintf("shutdown(%d, SHUT_RDWR)", fd), "0", err)
-		case <-done:
-		}
-	}()
-	return func() { close(done); <-stopped }
-}
-
-// endregion wake
-
-// region client
-// runClient connects one socket to cfg.addr and shows the connection from
-// its end. Then it sends cfg.msg and prints the reply or, with -hold, sends
-// nothing until Ctrl-C.
-func runClient(ctx context.Context, cfg config, n narrator, w io.Writer) (err error) {
-	fd, err := dial(ctx, n, cfg.addr, cfg.timeout)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // Ctrl-C stopped the connect: we are stopping, not failing
-		}
-		return err
-	}
-	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
-	if _, err := showConn(n, w, fd); err != nil {
-		return err
-	}
-	if cfg.hold {
-		fmt.Fprintln(w, "sending nothing until Ctrl-C")
-		<-ctx.Done()
-		return nil
-	}
-	return talk(ctx, n, w, fd, cfg.msg)
-}
-
-// endregion client
 
 // region dial
 // dial makes a socket and connects it to addr. With timeout 0 it is the
@@ -358,148 +215,3 @@ func showConn(n narrator, w io.Writer, fd int) (peer string, err error) {
 }
 
 // endregion showConn
-
-// region talk
-// talk sends msg as a line and prints the reply. It polls until the reply
-// has arrived, for as long as the server is busy with other clients.
-func talk(ctx context.Context, n narrator, w io.Writer, fd int, msg string) error {
-	line := []byte(msg + "\n")
-	sent, err := unix.Write(fd, line)
-	n.call(fmt.Sprintf("write(%d, %q, %d)", fd, line, len(line)), strconv.Itoa(sent), err)
-	if err != nil {
-		return os.NewSyscallError("write", err)
-	}
-	for ready := 0; ready == 0; { // wake every 100 ms to notice Ctrl-C
-		if ctx.Err() != nil {
-			return nil
-		}
-		ready, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
-	}
-	buf := make([]byte, 1024)
-	got, err := unix.Read(fd, buf)
-	n.call(fmt.Sprintf("read(%d, %q, %d)", fd, buf[:max(got, 0)], len(buf)), strconv.Itoa(got), err)
-	if err != nil {
-		return os.NewSyscallError("read", err)
-	}
-	fmt.Fprint(w, string(buf[:got]))
-	return nil
-}
-
-// endregion talk
-
-// region sockaddr
-// sockaddr converts an address to the form bind takes: the C structs
-// sockaddr_in and sockaddr_in6, which x/sys calls SockaddrInet4 and
-// SockaddrInet6. Port is a plain int here; x/sys writes it into the struct
-// in network byte order (big-endian), as the kernel expects.
-func sockaddr(a netip.AddrPort) (unix.Sockaddr, error) {
-	ip := a.Addr()
-	if ip.Is4() {
-		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: ip.As4()}, nil
-	}
-	if ip.Zone() != "" {
-		return nil, fmt.Errorf("bind %s: this program takes no IPv6 zone", a)
-	}
-	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: ip.As16()}, nil
-}
-
-// endregion sockaddr
-
-// region newSocket
-// newSocket asks the kernel for a socket, always with SOCK_CLOEXEC so that
-// the descriptor does not leak into programs this one might exec.
-func newSocket(n narrator, domain, typ, proto int) (int, error) {
-	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
-	n.call(fmt.Sprintf("socket(%s, %s|SOCK_CLOEXEC, %s)", domainName(domain), typeName(typ), protoName(proto)),
-		strconv.Itoa(fd), err)
-	if err != nil {
-		what := "socket " + domainName(domain) + " " + typeName(typ)
-		if proto != 0 {
-			what += " " + protoName(proto)
-		}
-		return -1, os.NewSyscallError(what, err)
-	}
-	return fd, nil
-}
-
-func closeFD(n narrator, fd int) error {
-	err := unix.Close(fd)
-	n.call(fmt.Sprintf("close(%d)", fd), "0", err)
-	return os.NewSyscallError("close "+strconv.Itoa(fd), err) // nil if err is nil
-}
-
-// endregion newSocket
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	}
-	return "?" // no address, as when a call failed
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-	mu    *sync.Mutex // one line at a time, from any goroutine
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.print(call, result, err)
-}
-
-func (n narrator) print(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		result = fmt.Sprintf("-1 %s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	if t&unix.SOCK_NONBLOCK != 0 {
-		return typeName(t&^unix.SOCK_NONBLOCK) + "|SOCK_NONBLOCK"
-	}
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM"})
-}
-
-// pollEvents names the bits poll set in revents.
-func pollEvents(ev int16) string {
-	var names []string
-	for _, b := range []struct {
-		bit  int16
-		name string
-	}{{unix.POLLIN, "POLLIN"}, {unix.POLLOUT, "POLLOUT"}, {unix.POLLERR, "POLLERR"}, {unix.POLLHUP, "POLLHUP"}} {
-		if ev&b.bit != 0 {
-			names = append(names, b.name)
-		}
-	}
-	return strings.Join(names, "|")
-}
-
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
-}

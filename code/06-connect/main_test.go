@@ -661,3 +661,66 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestClientErrorToStderr: what goes wrong with one client is an error,
+// and goes to stderr, like every other error; the narration stays on
+// stdout, and the server goes on to serve the next client. A client that
+// resets its connection (SO_LINGER {1, 0}, then close) before saying
+// anything, while the server waits in read, makes that read fail with
+// ECONNRESET.
+func TestClientErrorToStderr(t *testing.T) {
+	booktest.CheckFDs(t)
+	ctx, cancel := context.WithCancel(booktest.Context(t))
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{addr: netip.MustParseAddrPort("127.0.0.1:0"), backlog: 2}, &stdout, &stderr)
+	}()
+	var addr netip.AddrPort
+	for deadline := time.Now().Add(15 * time.Second); !addr.IsValid(); time.Sleep(10 * time.Millisecond) {
+		if m := regexp.MustCompile(`listening on (\S+)\n`).FindStringSubmatch(stdout.String()); m != nil {
+			addr = netip.MustParseAddrPort(m[1])
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the server did not listen:\n%s", stdout.String())
+		}
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := sockaddr(addr)
+	if err := unix.Connect(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	local := sockname(t, fd)
+	// Once the server reads (it has shown the connection), reset.
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(stdout.String(), "remote "+local+"\n"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not show the connection:\n%s", stdout.String())
+		}
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+
+	// The next client is served.
+	var out syncBuffer
+	if err := runClient(ctx, config{addr: addr, msg: "next"}, testNarrator(&out), &out); err != nil {
+		t.Fatalf("the client after the reset: %v\n%s", err, out.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+	want := "read " + local + ": connection reset by peer\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), "ECONNRESET (Connection reset by peer)\n") || strings.Contains(stdout.String(), want) {
+		t.Errorf("stdout should narrate the failed read, and not hold the error:\n%s", stdout.String())
+	}
+	if !strings.Contains(out.String(), `you said "next"`) {
+		t.Errorf("the next client was not served:\n%s", out.String())
+	}
+}

@@ -529,15 +529,16 @@ func TestNetPackage(t *testing.T) {
 }
 
 // startServer runs the server in-process on a port the kernel picks and
-// returns its address, its output, and a function that stops it and
-// returns run's error.
-func startServer(t *testing.T, cfg config) (netip.AddrPort, *syncBuffer, func() error) {
+// returns its address, its output on stdout and on stderr, and a function
+// that stops it and returns run's error.
+func startServer(t *testing.T, cfg config) (netip.AddrPort, *syncBuffer, *syncBuffer, func() error) {
 	t.Helper()
 	cfg.addr = netip.MustParseAddrPort("127.0.0.1:0")
 	ctx, cancel := context.WithCancel(booktest.Context(t))
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, out) }()
+	errOut := &syncBuffer{}
+	go func() { done <- run(ctx, cfg, out, errOut) }()
 	waitOutput(t, out, "listening on ")
 	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(out.String())
 	stop := func() error {
@@ -550,7 +551,7 @@ func startServer(t *testing.T, cfg config) (netip.AddrPort, *syncBuffer, func() 
 			return nil
 		}
 	}
-	return netip.MustParseAddrPort(m[1]), out, stop
+	return netip.MustParseAddrPort(m[1]), out, errOut, stop
 }
 
 // dialTest connects a test socket to addr.
@@ -566,16 +567,17 @@ func dialTest(t *testing.T, addr netip.AddrPort) int {
 // TestEchoServer, in-process: the server echoes every line, whatever
 // pieces it arrives in, until EOF; it drops a client that sends more than
 // maxLine bytes without a newline or that stops in the middle of a line,
-// and goes on serving the next one. The client checks every reply.
+// and goes on serving the next one; it reports what went wrong with a
+// client on stderr. The client checks every reply.
 func TestEchoServer(t *testing.T) {
 	booktest.CheckFDs(t)
-	addr, out, stop := startServer(t, config{bufsize: 16, quiet: true})
+	addr, out, errOut, stop := startServer(t, config{bufsize: 16, quiet: true})
 
 	var cout strings.Builder
 	msgs := []string{"hello", "a stream has no message boundaries", strings.Repeat("x", maxLine-1)}
 	for _, batch := range []bool{false, true} {
 		cout.Reset()
-		if err := run(booktest.Context(t), config{client: true, addr: addr, msgs: msgs, batch: batch, quiet: true}, &cout); err != nil {
+		if err := run(booktest.Context(t), config{client: true, addr: addr, msgs: msgs, batch: batch, quiet: true}, &cout, &cout); err != nil {
 			t.Fatalf("client (batch %v): %v", batch, err)
 		}
 		var want strings.Builder
@@ -626,18 +628,22 @@ func TestEchoServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(fd)
-	waitOutput(t, out, "end of file after 4 bytes of a line")
+	waitOutput(t, errOut, "end of file after 4 bytes of a line")
 
 	// And the server still serves.
 	cout.Reset()
-	if err := run(booktest.Context(t), config{client: true, addr: addr, msgs: []string{"still here"}, quiet: true}, &cout); err != nil {
+	if err := run(booktest.Context(t), config{client: true, addr: addr, msgs: []string{"still here"}, quiet: true}, &cout, &cout); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
 		t.Errorf("server: %v", err)
 	}
-	if !strings.Contains(out.String(), "no newline in") {
-		t.Errorf("the server did not report the endless line:\n%s", out.String())
+	if !strings.Contains(errOut.String(), ": no newline in 1024 bytes\n") {
+		t.Errorf("the server did not report the endless line on stderr:\n%s", errOut.String())
+	}
+	// Errors about one client go to stderr, and only there.
+	if strings.Contains(out.String(), "no newline") || strings.Contains(out.String(), "end of file after") {
+		t.Errorf("the server printed an error about a client on stdout:\n%s", out.String())
 	}
 }
 
@@ -668,7 +674,7 @@ func TestClientChecksEcho(t *testing.T) {
 			writeAll(quiet, fd, bytes.ToUpper(line))
 		}
 	}()
-	err := run(booktest.Context(t), config{client: true, addr: addr, msgs: []string{"hello"}, quiet: true}, io.Discard)
+	err := run(booktest.Context(t), config{client: true, addr: addr, msgs: []string{"hello"}, quiet: true}, io.Discard, io.Discard)
 	if want := addr.String() + `: sent "hello\n", got back "HELLO\n"`; err == nil || err.Error() != want {
 		t.Errorf("client: %v, want %s", err, want)
 	}
@@ -713,10 +719,10 @@ func TestInterrupt(t *testing.T) {
 // in poll and the echoes still check out.
 func TestNonblockingClient(t *testing.T) {
 	booktest.CheckFDs(t)
-	addr, _, stop := startServer(t, config{bufsize: 4096, quiet: true})
+	addr, _, _, stop := startServer(t, config{bufsize: 4096, quiet: true})
 	var out strings.Builder
 	msgs := []string{"one", strings.Repeat("y", maxLine-1)}
-	err := run(booktest.Context(t), config{client: true, addr: addr, timeout: 10 * time.Second, msgs: msgs}, &out)
+	err := run(booktest.Context(t), config{client: true, addr: addr, timeout: 10 * time.Second, msgs: msgs}, &out, &out)
 	if err != nil {
 		t.Fatalf("client: %v\n%s", err, out.String())
 	}

@@ -291,9 +291,13 @@ func TestExercise4CountTheSYNs(t *testing.T) {
 			t.Fatalf("the client printed %q: want the rto as a duration between 1s and 2m0s, such as 1s (tcpi_rto is in microseconds); its output:\n%s", text, out)
 		}
 		// The line was printed before the grader's next look at the
-		// kernel, and the count only grows: it cannot be more than that.
+		// kernel, and the count only grows: it cannot be more than that,
+		// give or take the one retransmission under way. (/proc/net/tcp
+		// shows icsk_retransmits, which the kernel counts a moment after
+		// tcpi_total_retrans; on a loaded machine the grader has seen
+		// the one without the other.)
 		for _, sm := range samples {
-			if sm.at >= m[1] && n > sm.retrans {
+			if sm.at >= m[1] && n > sm.retrans+1 {
 				t.Fatalf("the client printed %q when the kernel had sent its SYN again only %s: print tcpi_total_retrans from getsockopt(TCP_INFO); its output:\n%s", text, count(sm.retrans, "time", "times"), out)
 			}
 			if sm.at >= m[1] {

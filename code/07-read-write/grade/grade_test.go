@@ -144,7 +144,21 @@ func TestExercise3ALengthPrefix(t *testing.T) {
 		t.Fatalf("a line client sent %q and the server neither answered nor closed the connection within %v: %s; check the length before reading (or allocating) the body, and drop the connection; its output:\n%s",
 			"hello\n", waitLimit, hell, output(srv))
 	}
+	// One client's bad header is that client's problem: the server drops
+	// it and serves the next.
+	next := dialOrFail(t, srv.Addr(), func(err error) {
+		t.Fatalf("after it dropped a client whose header was a length over the limit, the server did not take the next client (%v): one client's bad message must end that connection, not the server; its output:\n%s",
+			err, output(srv))
+	})
+	// (A server on its way out may still complete this handshake; the
+	// echo decides.)
+	send(t, next, string(hello))
+	if got, err := io.ReadAll(io.LimitReader(next, int64(len(hello)))); string(got) != string(hello) {
+		t.Fatalf("after it dropped a client whose header was a length over the limit, the server did not echo the next client's message (it sent back %q: %s): one client's bad message must end that connection, not the server; its output:\n%s",
+			got, describe(err), output(srv))
+	}
 	closeAndWait(t, srv, lc)
+	closeAndWait(t, srv, next)
 	// The program's own line client says so, and does not hang either.
 	cl := s.Run("line client", "-client", "-addr", srv.Addr())
 	if code := cl.ExitCode(); code == 0 {
@@ -196,6 +210,9 @@ func TestExercise3ALengthPrefix(t *testing.T) {
 	send(t, sc, string(hello[:6]))
 	waitRead(t, cl, "he")
 	send(t, sc, "llo")
+	// Nothing more comes: a client still waiting for bytes of its echo
+	// gets end of file, not a wait that lasts for ever.
+	sc.(*net.TCPConn).CloseWrite()
 	cl.Wait()
 	if code := cl.ExitCode(); code != 0 {
 		t.Fatalf("the client's echo came as its header and %q, then %q, and the client exited with status %d, want 0: read the body with readFull; its output:\n%s", "he", "llo", code, cl.Output())
@@ -282,9 +299,18 @@ func requireFlags(t *testing.T, s *booktest.Session, what string, names ...strin
 // the failure shows.
 func dial(t *testing.T, addr string, p *booktest.Proc) net.Conn {
 	t.Helper()
+	return dialOrFail(t, addr, func(err error) {
+		t.Fatalf("could not connect to the server at %s: %v; its output:\n%s", addr, err, output(p))
+	})
+}
+
+// dialOrFail connects to addr, or calls fail with the error (which must
+// end the test).
+func dialOrFail(t *testing.T, addr string, fail func(error)) net.Conn {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, waitLimit)
 	if err != nil {
-		t.Fatalf("could not connect to the server at %s: %v; its output:\n%s", addr, err, output(p))
+		fail(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	// No read on this connection waits for longer.
