@@ -737,3 +737,70 @@ func TestNetPackage(t *testing.T) {
 		s.Close()
 	}
 }
+
+// awaitReset waits, with poll and no events asked for, until c reports an
+// error or a hang-up: an RST has arrived, or c sent one itself.
+func awaitReset(t *testing.T, c *conn) {
+	t.Helper()
+	pfd := []unix.PollFd{{Fd: int32(c.fd)}}
+	for {
+		n, err := unix.Poll(pfd, 15000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n != 1 {
+			t.Fatalf("poll(%s) = %d, %v: no reset within 15 s", c.local, n, err)
+		}
+		return
+	}
+}
+
+// TestShutdownThenData: what becomes of data the peer sends after this
+// side's shutdown depends on whether the shutdown sent a FIN. After
+// SHUT_RD alone the socket is still ESTABLISHED, and the data is queued
+// and can be read. After SHUT_RDWR (or SHUT_RD and SHUT_WR) the FIN has
+// moved the socket to FIN_WAIT_2, and data arriving there draws an RST:
+// a read that runs before it returns 0 (a shut-down side reads end of
+// file), a read after it fails with ECONNRESET. That race is the chapter's "Try it" with a -sort server.
+func TestShutdownThenData(t *testing.T) {
+	t.Run("SHUT_RD queues", func(t *testing.T) {
+		booktest.CheckFDs(t)
+		client, server := connected(t)
+		if err := unix.Shutdown(client.fd, unix.SHUT_RD); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, server, "reply")
+		waitInq(t, client, 5)
+		for _, c := range []*conn{client, server} {
+			if e, _ := find(t, c.local, c.remote); e.state != stEstablished {
+				t.Errorf("after SHUT_RD and the reply: %v, want ESTABLISHED", e)
+			}
+		}
+		mustRead(t, client, "reply")
+	})
+	for _, readFirst := range []bool{true, false} {
+		name := map[bool]string{true: "SHUT_RDWR, read first", false: "SHUT_RDWR, data first"}[readFirst]
+		t.Run(name, func(t *testing.T) {
+			booktest.CheckFDs(t)
+			client, server := connected(t)
+			if err := unix.Shutdown(client.fd, unix.SHUT_RDWR); err != nil {
+				t.Fatal(err)
+			}
+			mustRead(t, server, "") // the client's FIN
+			waitState(t, client.local, client.remote, stFinWait2)
+			if readFirst {
+				mustRead(t, client, "") // nothing has come: end of file
+			}
+			mustWrite(t, server, "reply")
+			awaitReset(t, client) // the client's kernel answered with RST
+			waitState(t, client.local, client.remote, 0)
+			waitState(t, server.local, server.remote, 0)
+			// Either way the reset is recorded, and the next read reports it:
+			// the program's client closes after its first read, and never
+			// sees it when that read came first.
+			if n, err := unix.Read(client.fd, make([]byte, 16)); err != unix.ECONNRESET {
+				t.Errorf("read after the reply = %d, %v; want ECONNRESET", n, err)
+			}
+		})
+	}
+}

@@ -1,7 +1,7 @@
 //go:build !linux
 
 // Command 09-peer-gone needs Linux: it accepts with accept4, which macOS does
-// not have, and creates its sockets with SOCK_CLOEXEC and SOCK_NONBLOCK,
+// not have, and creates its sockets with SOCK_CLOEXEC,
 // which macOS does not have either; its keepalive idle time is TCP_KEEPIDLE,
 // which macOS calls TCP_KEEPALIVE. On other systems it says so and exits.
 package main
@@ -12,6 +12,6 @@ import (
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "09-peer-gone needs Linux: it uses accept4, SOCK_CLOEXEC, SOCK_NONBLOCK and TCP_KEEPIDLE")
+	fmt.Fprintln(os.Stderr, "09-peer-gone needs Linux: it uses accept4, SOCK_CLOEXEC, MSG_NOSIGNAL and TCP_KEEPIDLE")
 	os.Exit(1)
 }

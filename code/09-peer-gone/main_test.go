@@ -112,8 +112,8 @@ func startServer(t *testing.T, cfg config) (addr *unix.SockaddrInet4, out *locke
 	out = &lockedBuffer{}
 	done := make(chan error, 1)
 	cfg.addr = netip.MustParseAddrPort("127.0.0.1:0")
-	cfg.reuseaddr, cfg.backlog, cfg.bufsize = true, 2, 4096 // the flags' defaults
-	go func() { done <- run(ctx, cfg, out) }()
+	cfg.reuseaddr, cfg.backlog = true, 2 // the flags' defaults
+	go func() { done <- run(ctx, cfg, out, out) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -191,7 +191,7 @@ func TestKeepaliveOptions(t *testing.T) {
 	if m := want.FindStringSubmatch(out.String()); m == nil || m[1] != m[2] {
 		t.Errorf("want the four options set on the accepted socket, in:\n%s", out.String())
 	}
-	err := run(booktest.Context(t), config{keepalive: 1500 * time.Millisecond}, io.Discard)
+	err := run(booktest.Context(t), config{keepalive: 1500 * time.Millisecond}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "whole seconds") {
 		t.Errorf("-keepalive 1500ms: %v; want a refusal", err)
 	}
@@ -269,6 +269,8 @@ func tcpState(t *testing.T, fd int) uint8 {
 // Values of tcpi_state, from the kernel's enum of TCP states.
 const (
 	tcpEstablished = 1
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
 	tcpClose       = 7
 	tcpCloseWait   = 8
 )
@@ -423,6 +425,12 @@ func TestShutdownWhileReading(t *testing.T) {
 		if n, err := unix.Read(*c, make([]byte, 16)); n != 0 || err != nil {
 			t.Fatalf("peer's read = %d, %v; want 0: the FIN", n, err)
 		}
+		// The FIN has gone: this socket is in FIN_WAIT_1 or, once the FIN is
+		// acknowledged, FIN_WAIT_2, where data for a side shut for reading
+		// draws an RST.
+		if st := tcpState(t, *s); st != tcpFinWait1 && st != tcpFinWait2 {
+			t.Errorf("after SHUT_RDWR: state %d, want FIN_WAIT_1 or FIN_WAIT_2 (%d, %d)", st, tcpFinWait1, tcpFinWait2)
+		}
 		if _, err := unix.Write(*c, []byte("still there?\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -447,6 +455,32 @@ func TestShutdownWhileReading(t *testing.T) {
 		closeNow(s)
 		if n, err := unix.Read(*c, make([]byte, 16)); n != 0 || err != nil {
 			t.Errorf("peer's read after close = %d, %v; want 0: the FIN", n, err)
+		}
+	})
+	// What the peer sends after SHUT_RD alone is queued, not reset: the
+	// socket sent no FIN and is still ESTABLISHED (chapter 8).
+	t.Run("SHUT_RD, then data", func(t *testing.T) {
+		booktest.CheckFDs(t)
+		c, s := tcpPair(t)
+		if err := unix.Shutdown(*s, unix.SHUT_RD); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(*c, []byte("still there?\n")); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if inq, err := unix.IoctlGetInt(*s, unix.SIOCINQ); err != nil || inq == 13 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the 13 bytes never arrived")
+			}
+		}
+		if st := tcpState(t, *s); st != tcpEstablished {
+			t.Errorf("state %d after SHUT_RD and data, want ESTABLISHED (%d)", st, tcpEstablished)
+		}
+		if n, err := unix.Read(*s, make([]byte, 16)); n != 13 || err != nil {
+			t.Errorf("read = %d, %v; want the 13 bytes, queued", n, err)
 		}
 	})
 }

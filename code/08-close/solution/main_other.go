@@ -1,8 +1,8 @@
 //go:build !linux
 
 // Command 08-close needs Linux: it accepts with accept4, which macOS does not
-// have, and creates its sockets with SOCK_CLOEXEC and SOCK_NONBLOCK, which
-// macOS does not have either. On other systems it says so and exits.
+// have, and creates its sockets with SOCK_CLOEXEC, which macOS does not have
+// either. On other systems it says so and exits.
 package main
 
 import (
@@ -11,6 +11,6 @@ import (
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "08-close needs Linux: it uses accept4, SOCK_CLOEXEC and SOCK_NONBLOCK")
+	fmt.Fprintln(os.Stderr, "08-close needs Linux: it uses accept4 and SOCK_CLOEXEC")
 	os.Exit(1)
 }

@@ -226,8 +226,9 @@ func echoLater(ln net.Listener) error {
 // Exercise 4: with -probes the server waits for data in poll, a second at a
 // time, and prints tcpi_probes after each timeout; data wakes it to read
 // and echo; a reset makes poll report POLLERR|POLLHUP, and the read after
-// it fails with ECONNRESET. (A vanished peer's climbing count and ETIMEDOUT
-// are checked by hand.)
+// it fails with ECONNRESET; and the server goes on to serve the next
+// client. (A vanished peer's climbing count and ETIMEDOUT are checked by
+// hand.)
 func TestExercise4WatchTheProbes(t *testing.T) {
 	t.Parallel()
 	s := booktest.NewGrader(t)
@@ -287,6 +288,15 @@ func TestExercise4WatchTheProbes(t *testing.T) {
 	if !strings.Contains(last, "POLLERR") || !strings.Contains(last, "POLLHUP") {
 		t.Errorf("before it reported ECONNRESET the server's last poll was\n  %s\nwant revents with POLLERR|POLLHUP, as poll reports a reset connection; its calls on %s:\n%s",
 			last, fd, strings.Join(callsOn(out, fd), "\n"))
+	}
+
+	// One client's reset is that client's business: the server closes the
+	// connection and serves the next client.
+	next := dial(t, srv)
+	send(t, next, "next\n")
+	if got, err := bufio.NewReader(next).ReadString('\n'); err != nil || got != "next\n" {
+		t.Errorf("after one client reset its connection, the -probes server did not echo the next client's %q (got %q, %v): a reset ends that connection, not the server; its output:\n%s",
+			"next\n", got, describe(err), tail(output(srv), 15))
 	}
 }
 

@@ -1,24 +1,20 @@
 //go:build linux
 
+//go:debug containermaxprocs=0
+
 // Command 09-peer-gone is chapter 8's echo server and client, for when the
-// peer is gone. Every write is sendmsg with MSG_NOSIGNAL, so that writing to
-// a reset connection returns EPIPE without raising SIGPIPE. With -close
-// write-after-eof the client waits for the server to close, then writes to
-// it anyway: the first write succeeds, the server's kernel answers with RST,
-// and the second fails with EPIPE. With -keepalive the kernel probes an idle
-// connection and, if the peer has vanished, ends it: a read fails with
-// ETIMEDOUT, and the server goes on to the next client.
-//
-// This is the reference solution to the chapter's exercises: the chapter's
+// peer is gone. This is the reference solution to the chapter's exercises: the chapter's
 // program, changed as little as possible so that
 //
 //  1. -close write-after-eof writes five times, waiting for the reset after
 //     the first: one write succeeds, four fail with EPIPE;
 //  2. -user-timeout sets TCP_USER_TIMEOUT on every connected socket, and the
-//     client's -later sends one more line five seconds after its echo;
-//  3. -write writes with write(2), without MSG_NOSIGNAL, to feel SIGPIPE;
+//     client's -later sends one more line five seconds after its echo
+//     (timeouts.go);
+//  3. plainWrite, in rw.go, set to true writes with write(2), without
+//     MSG_NOSIGNAL, to feel SIGPIPE;
 //  4. the server's -probes polls for POLLIN a second at a time instead of
-//     blocking in read, and prints tcpi_probes after each timeout.
+//     blocking in read, and prints tcpi_probes after each timeout (probes.go).
 //
 // Try the exercises before you read it. Run it as the chapter's program:
 //
@@ -28,13 +24,13 @@
 //	go run ./code/09-peer-gone/solution -client -close write-after-eof   # write to a server that has closed
 //	go run ./code/09-peer-gone/solution -client -later -user-timeout 2s  # one more line, 5 s after the echo
 //	go run ./code/09-peer-gone/solution -client -hold                    # connect, say nothing until Ctrl-C
-//	go run ./code/09-peer-gone/solution -client -close linger0           # close with SO_LINGER {1, 0}: RST
-//	go run ./code/09-peer-gone/solution -q                               # without the narration
 //
-// and grade it with go run ./tools/grade -program code/09-peer-gone/solution 09.
+// and grade it with make exercise CH=09 PROGRAM=code/09-peer-gone/solution.
 //
-// It needs Linux: it uses accept4, SOCK_CLOEXEC, SOCK_NONBLOCK,
-// MSG_NOSIGNAL, TCP_KEEPIDLE and TCP_USER_TIMEOUT.
+// Its files are the chapter's; keepalive moved to timeouts.go.
+//
+// It needs Linux: it uses accept4, SOCK_CLOEXEC, MSG_NOSIGNAL, TCP_KEEPIDLE
+// and TCP_USER_TIMEOUT.
 package main
 
 import (
@@ -47,9 +43,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -61,36 +54,23 @@ type config struct {
 	quiet     bool           // do not narrate system calls
 	reuseaddr bool           // set SO_REUSEADDR before bind
 	backlog   int            // the backlog argument of listen
-	bufsize   int            // how many bytes each of the server's reads asks for
-	sort      bool           // the server replies after end of file, lines sorted
 
-	client  bool          // be the client: connect to addr
-	timeout time.Duration // if not 0, how long the client waits for connect
-	msgs    []string      // the lines the client sends
-	batch   bool          // the client sends all its lines in one write
-	hold    bool          // the client sends nothing and holds on until Ctrl-C
-	close   string        // how the client ends: close, shutdown, linger0, unread or write-after-eof
+	client bool     // be the client: connect to addr
+	msgs   []string // the lines the client sends
+	hold   bool     // the client sends nothing and holds on until Ctrl-C
+	close  string   // how the client ends: close, linger0 or write-after-eof
 
 	keepalive time.Duration // if not 0, the keepalive idle time and interval, whole seconds
 
 	userTimeout time.Duration // if not 0, TCP_USER_TIMEOUT, whole milliseconds (exercise 2)
 	later       bool          // the client sends one more line laterDelay after its echoes (exercise 2)
 	probes      bool          // the server polls instead of blocking in read, and prints tcpi_probes (exercise 4)
-	write       bool          // write with write(2), without MSG_NOSIGNAL (exercise 3)
 }
-
-// keepaliveProbes is how many keepalive probes in a row may go unanswered
-// before the kernel gives up on the peer.
-const keepaliveProbes = 3
 
 // writesAfterEOF is how many times -close write-after-eof writes to the
 // server that has closed: the first write succeeds, the others fail with
 // EPIPE (exercise 1).
 const writesAfterEOF = 5
-
-// laterDelay is how long -later waits after the echoes before it sends one
-// more line: long enough to make a peer vanish by hand (exercise 2).
-const laterDelay = 5 * time.Second
 
 func main() {
 	var cfg config
@@ -101,21 +81,16 @@ func main() {
 	// Small on purpose, so that a handful of clients fills the queue.
 	flag.IntVar(&cfg.backlog, "backlog", 2, "the `backlog` argument of listen")
 	flag.BoolVar(&cfg.client, "client", false, "be the client: connect to -addr")
-	flag.DurationVar(&cfg.timeout, "timeout", 0, "client: give up connecting after this long (0: when the kernel does)")
-	flag.IntVar(&cfg.bufsize, "bufsize", 4096, "server: the most bytes one read asks for")
 	flag.Func("msg", "client: a `line` to send; repeat for more (default hello)", func(s string) error {
 		cfg.msgs = append(cfg.msgs, s)
 		return nil
 	})
-	flag.BoolVar(&cfg.batch, "batch", false, "client: send all lines in one write, read all echoes in one read")
 	flag.BoolVar(&cfg.hold, "hold", false, "client: connect, then send nothing until Ctrl-C")
-	flag.BoolVar(&cfg.sort, "sort", false, "server: read to end of file, then reply with the lines sorted")
-	flag.StringVar(&cfg.close, "close", "close", "client: how to end: close, shutdown (half-close), linger0 or unread (both RST), or write-after-eof (wait for the server to close, then write)")
+	flag.StringVar(&cfg.close, "close", "close", "client: how to end: close, linger0 (RST), or write-after-eof (wait for the server to close, then write)")
 	flag.DurationVar(&cfg.keepalive, "keepalive", 0, "turn on TCP keepalive: probe after this `long` idle, then as often; give up after 3 unanswered (whole seconds; 0: off)")
 	flag.DurationVar(&cfg.userTimeout, "user-timeout", 0, "set TCP_USER_TIMEOUT: drop the connection when sent data stays unacknowledged this `long` (whole milliseconds; 0: the kernel's default)")
 	flag.BoolVar(&cfg.later, "later", false, "client: after the echoes, wait 5 s and send one more line")
 	flag.BoolVar(&cfg.probes, "probes", false, "server: poll for POLLIN a second at a time instead of blocking in read, and print tcpi_probes after each timeout")
-	flag.BoolVar(&cfg.write, "write", false, "write with write(2), without MSG_NOSIGNAL, instead of sendmsg: a reset connection raises SIGPIPE")
 	flag.Parse()
 	if len(cfg.msgs) == 0 {
 		cfg.msgs = []string{"hello"}
@@ -123,7 +98,7 @@ func main() {
 	// Ctrl-C (SIGINT) and kill (SIGTERM) cancel ctx instead of ending the
 	// program at once, so that run can close its socket on the way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg, os.Stdout)
+	err := run(ctx, cfg, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -131,10 +106,10 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg config, w io.Writer) (err error) {
-	// Exercise 3's choice of call travels with the narrator, which every
-	// call that writes already takes.
-	n := narrator{w: w, quiet: cfg.quiet, mu: new(sync.Mutex), plainWrite: cfg.write}
+// run is the client with -client, else the server, which reports to stderr
+// what went wrong with one client and goes on serving the next.
+func run(ctx context.Context, cfg config, w, stderr io.Writer) (err error) {
+	n := newNarrator(w, cfg.quiet)
 	if cfg.keepalive < 0 || cfg.keepalive%time.Second != 0 {
 		return fmt.Errorf("-keepalive %v: the kernel counts whole seconds (1s, 2s, ...)", cfg.keepalive)
 	}
@@ -142,81 +117,23 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 		return fmt.Errorf("-user-timeout %v: the kernel counts whole milliseconds", cfg.userTimeout)
 	}
 	if cfg.client {
-		if !slices.Contains([]string{"close", "shutdown", "linger0", "unread", "write-after-eof"}, cfg.close) {
-			return fmt.Errorf("-close %s: want close, shutdown, linger0, unread or write-after-eof", cfg.close)
+		if !slices.Contains([]string{"close", "linger0", "write-after-eof"}, cfg.close) {
+			return fmt.Errorf("-close %s: want close, linger0 or write-after-eof", cfg.close)
 		}
 		return runClient(ctx, cfg, n, w)
 	}
-	if cfg.bufsize < 1 { // a read into no room at all would return 0, like end of file
-		return fmt.Errorf("-bufsize %d: a read needs room for at least 1 byte", cfg.bufsize)
-	}
-
-	// region create
-	// The address decides the family: an IPv4 address needs an AF_INET
-	// socket, an IPv6 one an AF_INET6 socket.
-	domain := unix.AF_INET6
-	if cfg.addr.Addr().Is4() {
-		domain = unix.AF_INET
-	}
-	fd, err := newSocket(n, domain, unix.SOCK_STREAM, 0)
+	fd, err := listenOn(n, w, cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
-	// endregion create
-
-	// region reuseaddr
-	// SO_REUSEADDR must be set before bind: bind is where the kernel checks
-	// whether the address is free.
-	if cfg.reuseaddr {
-		err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		n.call(fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_REUSEADDR, 1)", fd), "0", err)
-		if err != nil {
-			return os.NewSyscallError("setsockopt SO_REUSEADDR", err)
-		}
-	}
-	// endregion reuseaddr
-
-	// region bind
-	sa, err := sockaddr(cfg.addr)
-	if err != nil {
-		return err
-	}
-	err = unix.Bind(fd, sa)
-	n.call(fmt.Sprintf("bind(%d, %s)", fd, cfg.addr), "0", err)
-	if err != nil {
-		return os.NewSyscallError("bind "+cfg.addr.String(), err)
-	}
-	// endregion bind
-
-	// region listen
-	// From here on the kernel answers connection requests for this socket
-	// and queues completed connections, up to backlog+1, until accept.
-	err = unix.Listen(fd, cfg.backlog)
-	n.call(fmt.Sprintf("listen(%d, %d)", fd, cfg.backlog), "0", err)
-	if err != nil {
-		return os.NewSyscallError("listen "+cfg.addr.String(), err)
-	}
-	// endregion listen
-
-	// region getsockname
-	// With port 0 the kernel chose a port; only getsockname can say which.
-	bound, err := unix.Getsockname(fd)
-	local := addrString(bound)
-	n.call(fmt.Sprintf("getsockname(%d)", fd), local, err)
-	if err != nil {
-		return os.NewSyscallError(fmt.Sprintf("getsockname %d", fd), err)
-	}
-	fmt.Fprintf(w, "listening on %s\n", local)
-	// endregion getsockname
 
 	// region loop
 	// Ctrl-C must not wait for a client that may never come: see wakeOnCancel.
 	stop := wakeOnCancel(ctx, n, fd)
 	defer stop()
-	// An iterative server: it serves one client from accept4 to close before
-	// it takes the next. Meanwhile the kernel completes the handshakes of
-	// other clients and queues their connections.
+	// An iterative server: one client at a time. A client that resets, or
+	// vanishes, fails its own connection; the server reports it and goes on.
 	for {
 		cfd, err := acceptConn(n, fd)
 		if err != nil {
@@ -225,33 +142,16 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 			}
 			return err
 		}
-		// One client's failure is not the server's: report it and go on.
 		if err := serve(ctx, n, w, cfd, cfg); err != nil {
-			fmt.Fprintln(w, err)
+			fmt.Fprintln(stderr, err)
 		}
 	}
 	// endregion loop
 }
 
-// region accept
-// acceptConn takes the oldest connection off the listening socket's accept
-// queue, waiting for one if the queue is empty. The kernel writes the
-// client's address into a buffer it is given, and returns a new descriptor
-// for the connection; fd goes on listening.
-func acceptConn(n narrator, fd int) (int, error) {
-	cfd, peer, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-	n.call(fmt.Sprintf("accept4(%d, %s, SOCK_CLOEXEC)", fd, addrString(peer)), strconv.Itoa(cfd), err)
-	if err != nil {
-		return -1, os.NewSyscallError("accept4", err)
-	}
-	return cfd, nil
-}
-
-// endregion accept
-
 // region serve
-// serve echoes one client's lines until the client closes its end (or, with
-// cfg.sort, replies only then), and closes the connection.
+// serve echoes one client's lines until the client closes its end, and
+// closes the connection.
 func serve(ctx context.Context, n narrator, w io.Writer, fd int, cfg config) (err error) {
 	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
 	stop := wakeOnCancel(ctx, n, fd) // a silent client must not hold up Ctrl-C
@@ -266,17 +166,11 @@ func serve(ctx context.Context, n narrator, w io.Writer, fd int, cfg config) (er
 			return err
 		}
 	}
-
 	peer, err := showConn(n, w, fd)
 	if err != nil {
 		return err
 	}
-	if cfg.sort {
-		err = sortReply(n, fd, cfg.bufsize, cfg.probes)
-	} else {
-		err = echo(n, fd, cfg.bufsize, cfg.probes)
-	}
-	if err != nil {
+	if err := echo(n, fd, cfg.probes); err != nil {
 		return fmt.Errorf("%s: %w", peer, err)
 	}
 	return nil
@@ -284,253 +178,15 @@ func serve(ctx context.Context, n narrator, w io.Writer, fd int, cfg config) (er
 
 // endregion serve
 
-// region sortReply
-// sortReply reads everything the client sends, up to end of file, then
-// writes it back with the lines sorted. It cannot reply any sooner: the last
-// line may sort first. Meanwhile the client's FIN has put this end of the
-// connection in CLOSE_WAIT, which only means the client sends no more.
-func sortReply(n narrator, fd, bufsize int, probes bool) error {
-	buf := make([]byte, bufsize)
-	var all []byte
-	for {
-		if probes {
-			if err := watchProbes(n, fd); err != nil {
-				return err
-			}
-		}
-		got, err := readFD(n, fd, buf)
-		if err != nil {
-			return err
-		}
-		if got == 0 {
-			break
-		}
-		if all = append(all, buf[:got]...); len(all) > 64*maxLine {
-			return fmt.Errorf("more than %d bytes to sort", 64*maxLine)
-		}
-	}
-	info, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
-	if err != nil {
-		n.call(fmt.Sprintf("getsockopt(%d, SOL_TCP, TCP_INFO)", fd), "", err)
-		return os.NewSyscallError("getsockopt TCP_INFO", err)
-	}
-	state := lookup(int(info.State), map[int]string{unix.BPF_TCP_CLOSE_WAIT: "TCP_CLOSE_WAIT"})
-	n.call(fmt.Sprintf("getsockopt(%d, SOL_TCP, TCP_INFO)", fd), "{tcpi_state="+state+"}", nil)
-	lines := strings.SplitAfter(string(all), "\n")
-	if !strings.HasSuffix(string(all), "\n") {
-		return fmt.Errorf("end of file after %d bytes of a line", len(lines[len(lines)-1]))
-	}
-	lines = lines[:len(lines)-1] // SplitAfter leaves "" after the last newline
-	slices.Sort(lines)
-	return writeAll(n, fd, []byte(strings.Join(lines, "")))
-}
-
-// endregion sortReply
-
-// region echo
-// echo reads whatever has arrived, up to bufsize bytes at a time, and writes
-// back each whole line it has, until the read that returns 0: end of file.
-// A read may hold half a line, or several; echo never assumes one line.
-func echo(n narrator, fd, bufsize int, probes bool) error {
-	buf := make([]byte, bufsize)
-	var line []byte // what has arrived of the next line
-	for {
-		if probes {
-			if err := watchProbes(n, fd); err != nil {
-				return err
-			}
-		}
-		got, err := readFD(n, fd, buf)
-		if err != nil {
-			return err
-		}
-		if got == 0 { // the client closed its end: nothing more will come
-			if len(line) > 0 {
-				return fmt.Errorf("end of file after %d bytes of a line", len(line))
-			}
-			return nil
-		}
-		line = append(line, buf[:got]...)
-		for {
-			i := slices.Index(line, '\n')
-			if i < 0 {
-				break
-			}
-			if err := writeAll(n, fd, line[:i+1]); err != nil {
-				return err
-			}
-			line = line[i+1:]
-		}
-		// Without a limit, a client that never sends a newline could make
-		// the server buffer for ever.
-		if len(line) >= maxLine {
-			return fmt.Errorf("no newline in %d bytes", len(line))
-		}
-	}
-}
-
-// endregion echo
-
-// region wake
-// wakeOnCancel shuts fd down when ctx ends. On Linux that wakes a call
-// blocked on it: accept4 on a listening socket fails with EINVAL, read on a
-// connected one returns 0. Call the function it returns before closing fd,
-// so that shutdown can never hit a number the kernel has handed out again.
-// SHUT_RD, not SHUT_RDWR: it sends nothing. The FIN leaves with close, once
-// this end is done; a FIN sent now would invite the peer to write into a
-// socket that no longer reads, and its kernel's RST would fail the read
-// that is about to return 0.
-func wakeOnCancel(ctx context.Context, n narrator, fd int) (stop func()) {
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-			// Hold the narrator across the call, so that the call this
-			// wakes is narrated after the shutdown that woke it.
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			err := unix.Shutdown(fd, unix.SHUT_RD)
-			n.print(fmt.Sprintf("shutdown(%d, SHUT_RD)", fd), "0", err)
-		case <-done:
-		}
-	}()
-	return func() { close(done); <-stopped }
-}
-
-// endregion wake
-
-// region client
-// runClient connects one socket to cfg.addr and shows the connection from
-// its end. Then it sends cfg.msgs and checks the echoes or, with -hold,
-// sends nothing until Ctrl-C.
-func runClient(ctx context.Context, cfg config, n narrator, w io.Writer) (err error) {
-	fd, err := dial(ctx, n, cfg.addr, cfg.timeout)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // Ctrl-C stopped the connect: we are stopping, not failing
-		}
-		return err
-	}
-	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
-	if _, err := showConn(n, w, fd); err != nil {
-		return err
-	}
-	stop := wakeOnCancel(ctx, n, fd) // Ctrl-C must not wait for a server that says nothing
-	defer stop()
-	if cfg.keepalive > 0 {
-		if err := setKeepalive(n, fd, cfg.keepalive); err != nil {
-			return err
-		}
-	}
-	if cfg.userTimeout > 0 {
-		if err := setUserTimeout(n, fd, cfg.userTimeout); err != nil {
-			return err
-		}
-	}
-	if cfg.hold {
-		fmt.Fprintln(w, "sending nothing until Ctrl-C")
-		<-ctx.Done()
-		return nil
-	}
-	// region ending
-	switch cfg.close {
-	case "shutdown":
-		err = halfClose(n, w, fd, cfg.msgs)
-	case "unread":
-		err = leaveUnread(ctx, n, fd, cfg.msgs)
-	case "write-after-eof":
-		if err = talk(ctx, n, w, fd, cfg.msgs, cfg.batch); err == nil {
-			err = writeAfterEOF(ctx, n, fd)
-		}
-	default:
-		err = talk(ctx, n, w, fd, cfg.msgs, cfg.batch)
-		if err == nil && cfg.later {
-			err = sayLater(ctx, n, w, fd)
-		}
-	}
-	if err == nil && cfg.close == "linger0" {
-		// A linger time of 0 makes the close below abortive: the kernel
-		// sends RST instead of FIN and forgets the connection at once.
-		l := unix.Linger{Onoff: 1, Linger: 0}
-		err = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l)
-		n.call(fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0})", fd), "0", err)
-		err = os.NewSyscallError("setsockopt SO_LINGER", err)
-	}
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("%s: %w", cfg.addr, err)
-	}
-	return nil // the deferred close ends the connection
-	// endregion ending
-}
-
-// endregion client
-
-// region halfClose
-// halfClose sends all the lines in one write, then shuts down the sending
-// half of the connection: the server reads end of file, yet the reply can
-// still flow back. It reads the reply up to the server's own end of file.
-func halfClose(n narrator, w io.Writer, fd int, msgs []string) error {
-	if err := writeAll(n, fd, []byte(strings.Join(msgs, "\n")+"\n")); err != nil {
-		return err
-	}
-	err := unix.Shutdown(fd, unix.SHUT_WR)
-	n.call(fmt.Sprintf("shutdown(%d, SHUT_WR)", fd), "0", err)
-	if err != nil {
-		return os.NewSyscallError("shutdown SHUT_WR", err)
-	}
-	buf := make([]byte, 4096)
-	var reply []byte
-	for {
-		got, err := readFD(n, fd, buf)
-		if errors.Is(err, unix.EAGAIN) { // the -timeout client's socket is non-blocking
-			if err := waitReady(n, fd, unix.POLLIN); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if got == 0 {
-			fmt.Fprintf(w, "reply %q, then end of file\n", reply)
-			return nil
-		}
-		reply = append(reply, buf[:got]...)
-	}
-}
-
-// endregion halfClose
-
-// region leaveUnread
-// leaveUnread sends all the lines in one write and waits until all the
-// echoes are in the receive buffer, but reads none of them: the close that
-// follows finds unread data, and resets the connection.
-func leaveUnread(ctx context.Context, n narrator, fd int, msgs []string) error {
-	lines := []byte(strings.Join(msgs, "\n") + "\n")
-	if err := writeAll(n, fd, lines); err != nil {
-		return err
-	}
-	return waitQueued(ctx, n, fd, len(lines))
-}
-
-// endregion leaveUnread
-
 // region writeAfterEOF
 // writeAfterEOF waits for the server to close its end, then writes to it
 // anyway, writesAfterEOF times. The first write only has to fit in the send
 // buffer, so it succeeds; no one will ever read it, and the server's kernel
 // answers with RST; after the RST, every other write fails with EPIPE.
 func writeAfterEOF(ctx context.Context, n narrator, fd int) error {
-	buf := make([]byte, 4096)
+	buf := make([]byte, bufSize)
 	for {
 		got, err := readFD(n, fd, buf)
-		if errors.Is(err, unix.EAGAIN) { // the -timeout client's socket is non-blocking
-			if err := waitReady(n, fd, unix.POLLIN); err != nil {
-				return err
-			}
-			continue
-		}
 		if err != nil {
 			return err
 		}
@@ -561,7 +217,6 @@ func writeAfterEOF(ctx context.Context, n narrator, fd int) error {
 }
 
 // endregion writeAfterEOF
-
 // region waitReset
 // waitReset waits, at most 5 seconds, until the peer's RST has arrived, so
 // that what the next write meets does not depend on timing. poll always
@@ -589,505 +244,3 @@ func waitReset(n narrator, fd int) error {
 }
 
 // endregion waitReset
-
-// region keepalive
-// setKeepalive turns on TCP keepalive for a connected socket. After idle of
-// silence the kernel sends a probe, which the peer's kernel must answer,
-// then another every idle; when keepaliveProbes in a row go unanswered it
-// drops the connection, and a read fails with ETIMEDOUT.
-func setKeepalive(n narrator, fd int, idle time.Duration) error {
-	secs := int(idle / time.Second)
-	for _, o := range []struct {
-		level, opt int
-		name       string
-		value      int
-	}{
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SOL_SOCKET, SO_KEEPALIVE", 1},
-		{unix.SOL_TCP, unix.TCP_KEEPIDLE, "SOL_TCP, TCP_KEEPIDLE", secs},
-		{unix.SOL_TCP, unix.TCP_KEEPINTVL, "SOL_TCP, TCP_KEEPINTVL", secs},
-		{unix.SOL_TCP, unix.TCP_KEEPCNT, "SOL_TCP, TCP_KEEPCNT", keepaliveProbes},
-	} {
-		err := unix.SetsockoptInt(fd, o.level, o.opt, o.value)
-		n.call(fmt.Sprintf("setsockopt(%d, %s, %d)", fd, o.name, o.value), "0", err)
-		if err != nil {
-			_, name, _ := strings.Cut(o.name, ", ")
-			return os.NewSyscallError("setsockopt "+name, err)
-		}
-	}
-	return nil
-}
-
-// endregion keepalive
-
-// setUserTimeout is exercise 2. TCP_USER_TIMEOUT bounds how long sent data
-// may stay unacknowledged, in milliseconds, before the kernel drops the
-// connection and the next call fails with ETIMEDOUT. Keepalive watches a
-// silent connection; this watches one whose data goes nowhere, which the
-// kernel would otherwise retransmit for about 15 minutes. Since Linux 5.11
-// it also bounds how long the peer may advertise a window of 0.
-func setUserTimeout(n narrator, fd int, timeout time.Duration) error {
-	ms := int(timeout / time.Millisecond)
-	err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms)
-	n.call(fmt.Sprintf("setsockopt(%d, SOL_TCP, TCP_USER_TIMEOUT, %d)", fd, ms), "0", err)
-	return os.NewSyscallError("setsockopt TCP_USER_TIMEOUT", err)
-}
-
-// sayLater is exercise 2's -later: after the echoes it waits laterDelay,
-// long enough to make the server vanish by hand, then sends one more line
-// and reads its echo. The write succeeds whatever has become of the peer;
-// only the read can tell, with TCP_USER_TIMEOUT after that many
-// milliseconds, without it after the kernel's 15 minutes of retransmits.
-func sayLater(ctx context.Context, n narrator, w io.Writer, fd int) error {
-	fmt.Fprintf(w, "sending one more line in %v\n", laterDelay)
-	select {
-	case <-ctx.Done():
-		return nil // Ctrl-C: we are stopping, not failing
-	case <-time.After(laterDelay):
-	}
-	return talk(ctx, n, w, fd, []string{"later"}, false)
-}
-
-// watchProbes is exercise 4's -probes: it waits for fd to be readable in
-// poll, a second at a time, instead of blocking in read, and after each
-// second with nothing to read it asks TCP_INFO how many keepalive probes in
-// a row have gone unanswered. On loopback the peer's kernel answers every
-// probe and the count stays 0; for a vanished peer it climbs to the
-// keepalive count, then the kernel drops the connection. A connection that
-// is reset or dropped is readable, with POLLERR|POLLHUP: the read that
-// follows reports why.
-func watchProbes(n narrator, fd int) error {
-	const ms = 1000
-	for {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		ready, err := unix.Poll(pfd, ms)
-		for err == unix.EINTR { // poll is never restarted after a signal
-			ready, err = unix.Poll(pfd, ms)
-		}
-		result := fmt.Sprintf("%d ([{fd=%d, revents=%s}])", ready, fd, pollEvents(pfd[0].Revents))
-		if ready == 0 {
-			result = "0 (Timeout)"
-		}
-		n.call(fmt.Sprintf("poll([{fd=%d, events=POLLIN}], 1, %d)", fd, ms), result, err)
-		if err != nil {
-			return os.NewSyscallError("poll", err)
-		}
-		if ready > 0 {
-			return nil
-		}
-		info, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
-		if err != nil {
-			n.call(fmt.Sprintf("getsockopt(%d, SOL_TCP, TCP_INFO)", fd), "", err)
-			return os.NewSyscallError("getsockopt TCP_INFO", err)
-		}
-		n.call(fmt.Sprintf("getsockopt(%d, SOL_TCP, TCP_INFO)", fd), fmt.Sprintf("{tcpi_probes=%d}", info.Probes), nil)
-	}
-}
-
-// region dial
-// dial makes a socket and connects it to addr. With timeout 0 it is the
-// plain, blocking connect, which returns when the handshake has succeeded or
-// failed: after about two minutes if nobody answers. Otherwise the socket is
-// non-blocking, and waitConnected waits for the handshake, at most timeout.
-func dial(ctx context.Context, n narrator, addr netip.AddrPort, timeout time.Duration) (fd int, err error) {
-	sa, err := sockaddr(addr)
-	if err != nil {
-		return -1, err
-	}
-	domain := unix.AF_INET6
-	if addr.Addr().Is4() {
-		domain = unix.AF_INET
-	}
-	typ := unix.SOCK_STREAM
-	if timeout > 0 {
-		typ |= unix.SOCK_NONBLOCK
-	}
-	if fd, err = newSocket(n, domain, typ, 0); err != nil {
-		return -1, err
-	}
-	defer func() {
-		if err != nil {
-			err, fd = errors.Join(err, closeFD(n, fd)), -1
-		}
-	}()
-	stop := wakeOnCancel(ctx, n, fd) // Ctrl-C must not wait for the kernel's timeout
-	defer stop()
-
-	// No bind: connect gives the socket a local address, with a port the
-	// kernel picks, and then sends the SYN.
-	err = unix.Connect(fd, sa)
-	n.call(fmt.Sprintf("connect(%d, %s)", fd, addr), "0", err)
-	if err == unix.EINPROGRESS {
-		return fd, waitConnected(n, fd, addr, timeout)
-	}
-	return fd, os.NewSyscallError("connect "+addr.String(), err)
-}
-
-// endregion dial
-
-// region wait
-// waitConnected waits for the handshake that a non-blocking connect started.
-// The socket becomes writable when the handshake ends, whether it succeeded
-// or failed; SO_ERROR says which, as connect's own result would have.
-func waitConnected(n narrator, fd int, addr netip.AddrPort, timeout time.Duration) error {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	ms, deadline := int(timeout.Milliseconds()), time.Now().Add(timeout)
-	ready, err := unix.Poll(pfd, ms)
-	for err == unix.EINTR { // a signal is not an answer: wait out the rest
-		ready, err = unix.Poll(pfd, max(int(time.Until(deadline).Milliseconds()), 0))
-	}
-	result := fmt.Sprintf("%d ([{fd=%d, revents=%s}])", ready, fd, pollEvents(pfd[0].Revents))
-	if ready == 0 {
-		result = "0 (Timeout)"
-	}
-	n.call(fmt.Sprintf("poll([{fd=%d, events=POLLOUT}], 1, %d)", fd, ms), result, err)
-	if err != nil {
-		return os.NewSyscallError("poll", err)
-	}
-	if ready == 0 {
-		// The kernel would go on trying; this program gives up. ETIMEDOUT is
-		// what a blocking connect reports when the kernel gives up.
-		return fmt.Errorf("connect %s: no answer within %v: %w", addr, timeout, unix.ETIMEDOUT)
-	}
-	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	result = "0"
-	if soerr != 0 {
-		result = fmt.Sprintf("%d (%s)", soerr, unix.ErrnoName(unix.Errno(soerr)))
-	}
-	n.call(fmt.Sprintf("getsockopt(%d, SOL_SOCKET, SO_ERROR)", fd), result, err)
-	if err != nil {
-		return os.NewSyscallError("getsockopt SO_ERROR", err)
-	}
-	if soerr != 0 {
-		return os.NewSyscallError("connect "+addr.String(), unix.Errno(soerr))
-	}
-	return nil
-}
-
-// endregion wait
-
-// region showConn
-// showConn asks the kernel for both ends of fd's connection and prints the
-// five values that name it: protocol, local IP and port, remote IP and port.
-// The other end prints the same five, with local and remote swapped.
-func showConn(n narrator, w io.Writer, fd int) (peer string, err error) {
-	sa, err := unix.Getsockname(fd)
-	local := addrString(sa)
-	n.call(fmt.Sprintf("getsockname(%d)", fd), local, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("getsockname %d", fd), err)
-	}
-	sa, err = unix.Getpeername(fd)
-	peer = addrString(sa)
-	n.call(fmt.Sprintf("getpeername(%d)", fd), peer, err)
-	if err != nil {
-		return "", os.NewSyscallError(fmt.Sprintf("getpeername %d", fd), err)
-	}
-	fmt.Fprintf(w, "connection: TCP, local %s, remote %s\n", local, peer)
-	return peer, nil
-}
-
-// endregion showConn
-
-// region talk
-// talk sends each message as a line and checks that the same line comes
-// back. An echo is exactly as long as what was sent, so the client knows how
-// many bytes to wait for, however many reads they take.
-func talk(ctx context.Context, n narrator, w io.Writer, fd int, msgs []string, batch bool) error {
-	var lines [][]byte
-	for _, m := range msgs {
-		lines = append(lines, []byte(m+"\n"))
-	}
-	if batch {
-		lines = [][]byte{slices.Concat(lines...)} // all of them in one write
-	}
-	for _, line := range lines {
-		if err := writeAll(n, fd, line); err != nil {
-			return err
-		}
-		if batch {
-			// The server writes each echo separately. Once all of them
-			// are here, one read returns them together.
-			if err := waitQueued(ctx, n, fd, len(line)); err != nil {
-				return err
-			}
-		}
-		echo := make([]byte, len(line))
-		if err := readFull(n, fd, echo); err != nil {
-			return err
-		}
-		if !slices.Equal(echo, line) {
-			return fmt.Errorf("sent %q, got back %q", line, echo)
-		}
-		fmt.Fprintf(w, "echoed %q\n", echo)
-	}
-	return nil
-}
-
-// endregion talk
-
-// maxLine is the longest line the server takes, newline included.
-const maxLine = 1024
-
-// region rw
-// readFD is one read(2), narrated as strace shows it: the bytes that came
-// (at most 32 of them), the size of the buffer, and how many came.
-func readFD(n narrator, fd int, buf []byte) (int, error) {
-	got, err := unix.Read(fd, buf)
-	for err == unix.EINTR { // a signal came before any byte did: ask again
-		got, err = unix.Read(fd, buf)
-	}
-	n.call(fmt.Sprintf("read(%d, %s, %d)", fd, quote(buf[:max(got, 0)]), len(buf)), strconv.Itoa(got), err)
-	return max(got, 0), os.NewSyscallError("read "+strconv.Itoa(fd), err)
-}
-
-// writeFD is one sendmsg(2), narrated likewise: the bytes offered, their
-// number, and how many of them the kernel took. With MSG_NOSIGNAL, a write
-// to a connection that has been reset fails with EPIPE and nothing more:
-// without it the kernel would also raise SIGPIPE, which kills a C program.
-// SendmsgN with no address and no control data is send(2).
-func writeFD(n narrator, fd int, buf []byte) (int, error) {
-	if n.plainWrite {
-		return writePlain(n, fd, buf)
-	}
-	sent, err := unix.SendmsgN(fd, buf, nil, nil, unix.MSG_NOSIGNAL)
-	for err == unix.EINTR {
-		sent, err = unix.SendmsgN(fd, buf, nil, nil, unix.MSG_NOSIGNAL)
-	}
-	n.call(fmt.Sprintf("sendmsg(%d, %s, %d, MSG_NOSIGNAL)", fd, quote(buf), len(buf)), strconv.Itoa(sent), err)
-	return max(sent, 0), os.NewSyscallError("sendmsg "+strconv.Itoa(fd), err)
-}
-
-// writePlain is exercise 3: write(2), which has no flags, so a write to a
-// reset connection raises SIGPIPE as well as failing with EPIPE. The Go
-// runtime catches the signal and, as the descriptor is not 1 or 2, ignores
-// it: strace -e signal=SIGPIPE shows it arrive, and the program carries on
-// to its error message.
-func writePlain(n narrator, fd int, buf []byte) (int, error) {
-	sent, err := unix.Write(fd, buf)
-	for err == unix.EINTR {
-		sent, err = unix.Write(fd, buf)
-	}
-	n.call(fmt.Sprintf("write(%d, %s, %d)", fd, quote(buf), len(buf)), strconv.Itoa(sent), err)
-	return max(sent, 0), os.NewSyscallError("write "+strconv.Itoa(fd), err)
-}
-
-// endregion rw
-
-// region readFull
-// readFull reads exactly len(buf) bytes. A read returns what has arrived,
-// which may be less than asked for, so it reads until buf is full. End of
-// file before the first byte is io.EOF, after it io.ErrUnexpectedEOF.
-func readFull(n narrator, fd int, buf []byte) error {
-	for done := 0; done < len(buf); {
-		got, err := readFD(n, fd, buf[done:])
-		if errors.Is(err, unix.EAGAIN) {
-			// A non-blocking socket with nothing to read yet: wait for some.
-			if err := waitReady(n, fd, unix.POLLIN); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if got == 0 { // end of file
-			if done == 0 {
-				return io.EOF
-			}
-			return io.ErrUnexpectedEOF
-		}
-		done += got
-	}
-	return nil
-}
-
-// endregion readFull
-
-// region writeAll
-// writeAll writes all of buf. A write may take fewer bytes than offered, so
-// it writes the rest, and the rest again, until the kernel has taken it all.
-func writeAll(n narrator, fd int, buf []byte) error {
-	for len(buf) > 0 {
-		sent, err := writeFD(n, fd, buf)
-		if errors.Is(err, unix.EAGAIN) {
-			// A non-blocking socket whose send buffer is full: wait for room.
-			if err := waitReady(n, fd, unix.POLLOUT); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		buf = buf[sent:]
-	}
-	return nil
-}
-
-// endregion writeAll
-
-// waitReady waits in poll until fd is ready: with POLLIN, until there is
-// something to read; with POLLOUT, until there is room to write. Only a
-// non-blocking socket, such as the -timeout client's, gets here.
-func waitReady(n narrator, fd int, events int16) error {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
-	ready, err := unix.Poll(pfd, -1)
-	for err == unix.EINTR {
-		ready, err = unix.Poll(pfd, -1)
-	}
-	n.call(fmt.Sprintf("poll([{fd=%d, events=%s}], 1, -1)", fd, pollEvents(events)),
-		fmt.Sprintf("%d ([{fd=%d, revents=%s}])", ready, fd, pollEvents(pfd[0].Revents)), err)
-	return os.NewSyscallError("poll", err)
-}
-
-// region waitQueued
-// waitQueued waits until want bytes are in fd's receive buffer, asking
-// every 10 ms with ioctl FIONREAD (SIOCINQ in x/sys: the same request), for
-// at most 5 seconds. -batch uses it to make sure that the echoes have all
-// arrived before the one read that takes them; -close unread, before the
-// close that leaves them unread.
-func waitQueued(ctx context.Context, n narrator, fd, want int) error {
-	for tries := 1; ; tries++ {
-		queued, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
-		if err != nil || queued >= want || tries == 500 || ctx.Err() != nil {
-			n.call(fmt.Sprintf("ioctl(%d, FIONREAD, [%d])", fd, queued), "0", err)
-			if err != nil {
-				return os.NewSyscallError("ioctl FIONREAD", err)
-			}
-			if queued < want {
-				return fmt.Errorf("%d of %d bytes arrived", queued, want)
-			}
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// endregion waitQueued
-
-// quote shows bytes as strace does: quoted, escaped, at most 32 of them.
-func quote(b []byte) string {
-	if len(b) > 32 {
-		return strconv.Quote(string(b[:32])) + "..."
-	}
-	return strconv.Quote(string(b))
-}
-
-// region sockaddr
-// sockaddr converts an address to the form bind takes: the C structs
-// sockaddr_in and sockaddr_in6, which x/sys calls SockaddrInet4 and
-// SockaddrInet6. Port is a plain int here; x/sys writes it into the struct
-// in network byte order (big-endian), as the kernel expects.
-func sockaddr(a netip.AddrPort) (unix.Sockaddr, error) {
-	ip := a.Addr()
-	if ip.Is4() {
-		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: ip.As4()}, nil
-	}
-	if ip.Zone() != "" {
-		return nil, fmt.Errorf("bind %s: this program takes no IPv6 zone", a)
-	}
-	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: ip.As16()}, nil
-}
-
-// endregion sockaddr
-
-// region newSocket
-// newSocket asks the kernel for a socket, always with SOCK_CLOEXEC so that
-// the descriptor does not leak into programs this one might exec.
-func newSocket(n narrator, domain, typ, proto int) (int, error) {
-	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
-	n.call(fmt.Sprintf("socket(%s, %s|SOCK_CLOEXEC, %s)", domainName(domain), typeName(typ), protoName(proto)),
-		strconv.Itoa(fd), err)
-	if err != nil {
-		what := "socket " + domainName(domain) + " " + typeName(typ)
-		if proto != 0 {
-			what += " " + protoName(proto)
-		}
-		return -1, os.NewSyscallError(what, err)
-	}
-	return fd, nil
-}
-
-func closeFD(n narrator, fd int) error {
-	err := unix.Close(fd)
-	n.call(fmt.Sprintf("close(%d)", fd), "0", err)
-	return os.NewSyscallError("close "+strconv.Itoa(fd), err) // nil if err is nil
-}
-
-// endregion newSocket
-
-// addrString shows a socket address the way this book writes them.
-func addrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	}
-	return "?" // no address, as when a call failed
-}
-
-// narrator prints each system call the way strace shows it, unless quiet.
-type narrator struct {
-	w     io.Writer
-	quiet bool
-	mu    *sync.Mutex // one line at a time, from any goroutine
-
-	plainWrite bool // write with write(2), not sendmsg (exercise 3)
-}
-
-// call prints "call = result", or for a failure "call = -1 ENAME (Message)".
-func (n narrator) call(call, result string, err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.print(call, result, err)
-}
-
-func (n narrator) print(call, result string, err error) {
-	if n.quiet {
-		return
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		result = fmt.Sprintf("-1 %s (%s%s)", unix.ErrnoName(errno), strings.ToUpper(msg[:1]), msg[1:])
-	}
-	fmt.Fprintf(n.w, "%s = %s\n", call, result)
-}
-
-func domainName(d int) string {
-	return lookup(d, map[int]string{unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6"})
-}
-
-func typeName(t int) string {
-	if t&unix.SOCK_NONBLOCK != 0 {
-		return typeName(t&^unix.SOCK_NONBLOCK) + "|SOCK_NONBLOCK"
-	}
-	return lookup(t, map[int]string{unix.SOCK_STREAM: "SOCK_STREAM", unix.SOCK_DGRAM: "SOCK_DGRAM"})
-}
-
-// pollEvents names the bits poll set in revents.
-func pollEvents(ev int16) string {
-	var names []string
-	for _, b := range []struct {
-		bit  int16
-		name string
-	}{{unix.POLLIN, "POLLIN"}, {unix.POLLOUT, "POLLOUT"}, {unix.POLLERR, "POLLERR"}, {unix.POLLHUP, "POLLHUP"}} {
-		if ev&b.bit != 0 {
-			names = append(names, b.name)
-		}
-	}
-	return strings.Join(names, "|")
-}
-
-func protoName(p int) string {
-	return lookup(p, map[int]string{unix.IPPROTO_TCP: "IPPROTO_TCP", unix.IPPROTO_UDP: "IPPROTO_UDP"})
-}
-
-// lookup is the C name of v, or v itself if this program does not know one.
-func lookup(v int, names map[int]string) string {
-	if name, ok := names[v]; ok {
-		return name
-	}
-	return strconv.Itoa(v)
-}

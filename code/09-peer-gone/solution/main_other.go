@@ -1,7 +1,7 @@
 //go:build !linux
 
 // Command 09-peer-gone needs Linux: it accepts with accept4, which macOS does
-// not have, and creates its sockets with SOCK_CLOEXEC and SOCK_NONBLOCK,
+// not have, and creates its sockets with SOCK_CLOEXEC,
 // which macOS does not have either; its keepalive idle time is TCP_KEEPIDLE,
 // which macOS calls TCP_KEEPALIVE, and macOS has no TCP_USER_TIMEOUT at all
 // (exercise 2). On other systems it says so and exits.
@@ -13,6 +13,6 @@ import (
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "09-peer-gone needs Linux: it uses accept4, SOCK_CLOEXEC, SOCK_NONBLOCK, TCP_KEEPIDLE and TCP_USER_TIMEOUT")
+	fmt.Fprintln(os.Stderr, "09-peer-gone needs Linux: it uses accept4, SOCK_CLOEXEC, TCP_KEEPIDLE and TCP_USER_TIMEOUT")
 	os.Exit(1)
 }

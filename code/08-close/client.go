@@ -1,0 +1,163 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// region client
+// runClient connects one socket to cfg.addr and shows the connection from
+// its end. Then it sends cfg.msgs and ends the connection the way cfg.close
+// says or, with -hold, sends nothing until Ctrl-C.
+func runClient(ctx context.Context, cfg config, n narrator, w io.Writer) (err error) {
+	fd, err := dial(ctx, n, cfg.addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C stopped the connect: we are stopping, not failing
+		}
+		return err
+	}
+	defer func() { err = errors.Join(err, closeFD(n, fd)) }()
+	if _, err := showConn(n, w, fd); err != nil {
+		return err
+	}
+	stop := wakeOnCancel(ctx, n, fd) // Ctrl-C must not wait for a server that says nothing
+	defer stop()
+	if cfg.hold {
+		fmt.Fprintln(w, "sending nothing until Ctrl-C")
+		<-ctx.Done()
+		return nil
+	}
+	// region ending
+	switch cfg.close {
+	case "shutdown":
+		err = halfClose(n, w, fd, cfg.msgs)
+	case "unread":
+		err = leaveUnread(ctx, n, fd, cfg.msgs)
+	default:
+		err = talk(n, w, fd, cfg.msgs)
+	}
+	if err == nil && cfg.close == "linger0" {
+		// A linger time of 0 makes the close below abortive: the kernel
+		// sends RST instead of FIN and forgets the connection at once.
+		l := unix.Linger{Onoff: 1, Linger: 0}
+		err = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l)
+		n.call(fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0})", fd), "0", err)
+		err = os.NewSyscallError("setsockopt SO_LINGER", err)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s: %w", cfg.addr, err)
+	}
+	return nil // the deferred close ends the connection
+	// endregion ending
+}
+
+// endregion client
+
+// region halfClose
+// halfClose sends all the lines in one write, then shuts down the sending
+// half of the connection: the server reads end of file, yet the reply can
+// still flow back. It reads the reply up to the server's own end of file.
+func halfClose(n narrator, w io.Writer, fd int, msgs []string) error {
+	if err := writeAll(n, fd, []byte(strings.Join(msgs, "\n")+"\n")); err != nil {
+		return err
+	}
+	err := unix.Shutdown(fd, unix.SHUT_WR)
+	n.call(fmt.Sprintf("shutdown(%d, SHUT_WR)", fd), "0", err)
+	if err != nil {
+		return os.NewSyscallError("shutdown SHUT_WR", err)
+	}
+	buf := make([]byte, 4096)
+	var reply []byte
+	for {
+		got, err := readFD(n, fd, buf)
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			fmt.Fprintf(w, "reply %q, then end of file\n", reply)
+			return nil
+		}
+		reply = append(reply, buf[:got]...)
+	}
+}
+
+// endregion halfClose
+
+// region leaveUnread
+// leaveUnread sends all the lines in one write and waits until all the
+// echoes are in the receive buffer, but reads none of them: the close that
+// follows finds unread data, and resets the connection.
+func leaveUnread(ctx context.Context, n narrator, fd int, msgs []string) error {
+	lines := []byte(strings.Join(msgs, "\n") + "\n")
+	if err := writeAll(n, fd, lines); err != nil {
+		return err
+	}
+	return waitQueued(ctx, n, fd, len(lines))
+}
+
+// endregion leaveUnread
+
+// region talk
+// talk sends each message as a line and checks that the same line comes
+// back. An echo is exactly as long as what was sent, so the client knows how
+// many bytes to wait for, however many reads they take.
+func talk(n narrator, w io.Writer, fd int, msgs []string) error {
+	for _, m := range msgs {
+		line := []byte(m + "\n")
+		if err := writeAll(n, fd, line); err != nil {
+			return err
+		}
+		echo := make([]byte, len(line))
+		if err := readFull(n, fd, echo); err != nil {
+			return err
+		}
+		if !slices.Equal(echo, line) {
+			return fmt.Errorf("sent %q, got back %q", line, echo)
+		}
+		fmt.Fprintf(w, "echoed %q\n", echo)
+	}
+	return nil
+}
+
+// endregion talk
+
+// region dial
+// dial makes a socket and connects it to addr, as chapter 6 did: no bind;
+// connect gives the socket a local address, with a port the kernel picks,
+// and returns when the handshake has succeeded or failed.
+func dial(ctx context.Context, n narrator, addr netip.AddrPort) (fd int, err error) {
+	sa, err := sockaddr(addr)
+	if err != nil {
+		return -1, err
+	}
+	domain := unix.AF_INET6
+	if addr.Addr().Is4() {
+		domain = unix.AF_INET
+	}
+	if fd, err = newSocket(n, domain, unix.SOCK_STREAM, 0); err != nil {
+		return -1, err
+	}
+	defer func() {
+		if err != nil {
+			err, fd = errors.Join(err, closeFD(n, fd)), -1
+		}
+	}()
+	stop := wakeOnCancel(ctx, n, fd) // Ctrl-C must not wait for the kernel's timeout
+	defer stop()
+	err = unix.Connect(fd, sa)
+	n.call(fmt.Sprintf("connect(%d, %s)", fd, addr), "0", err)
+	return fd, os.NewSyscallError("connect "+addr.String(), err)
+}
+
+// endregion dial

@@ -1,0 +1,119 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds chapter 7's reading and writing: one narrated read or
+// write, and the loops that read exactly n bytes and write all of them.
+
+// maxLine is the longest line the server takes, newline included.
+const maxLine = 1024
+
+// bufSize is how many bytes each of the server's reads asks for.
+const bufSize = 4096
+
+// region rw
+// readFD is one read(2), narrated as strace shows it: the bytes that came
+// (at most 32 of them), the size of the buffer, and how many came.
+func readFD(n narrator, fd int, buf []byte) (int, error) {
+	got, err := unix.Read(fd, buf)
+	for err == unix.EINTR { // a signal came before any byte did: ask again
+		got, err = unix.Read(fd, buf)
+	}
+	n.call(fmt.Sprintf("read(%d, %s, %d)", fd, quote(buf[:max(got, 0)]), len(buf)), strconv.Itoa(got), err)
+	return max(got, 0), os.NewSyscallError("read "+strconv.Itoa(fd), err)
+}
+
+// writeFD is one write(2), narrated likewise: the bytes offered, their
+// number, and how many of them the kernel took.
+func writeFD(n narrator, fd int, buf []byte) (int, error) {
+	sent, err := unix.Write(fd, buf)
+	for err == unix.EINTR {
+		sent, err = unix.Write(fd, buf)
+	}
+	n.call(fmt.Sprintf("write(%d, %s, %d)", fd, quote(buf), len(buf)), strconv.Itoa(sent), err)
+	return max(sent, 0), os.NewSyscallError("write "+strconv.Itoa(fd), err)
+}
+
+// endregion rw
+
+// region readFull
+// readFull reads exactly len(buf) bytes. A read returns what has arrived,
+// which may be less than asked for, so it reads until buf is full. End of
+// file before the first byte is io.EOF, after it io.ErrUnexpectedEOF.
+func readFull(n narrator, fd int, buf []byte) error {
+	for done := 0; done < len(buf); {
+		got, err := readFD(n, fd, buf[done:])
+		if err != nil {
+			return err
+		}
+		if got == 0 { // end of file
+			if done == 0 {
+				return io.EOF
+			}
+			return io.ErrUnexpectedEOF
+		}
+		done += got
+	}
+	return nil
+}
+
+// endregion readFull
+
+// region writeAll
+// writeAll writes all of buf. A write may take fewer bytes than offered, so
+// it writes the rest, and the rest again, until the kernel has taken it all.
+func writeAll(n narrator, fd int, buf []byte) error {
+	for len(buf) > 0 {
+		sent, err := writeFD(n, fd, buf)
+		if err != nil {
+			return err
+		}
+		buf = buf[sent:]
+	}
+	return nil
+}
+
+// endregion writeAll
+
+// region waitQueued
+// waitQueued waits until want bytes are in fd's receive buffer, asking
+// every 10 ms with ioctl FIONREAD (SIOCINQ in x/sys: the same request), for
+// at most 5 seconds. -close unread uses it to make sure that the echoes have
+// all arrived before the close that leaves them unread.
+func waitQueued(ctx context.Context, n narrator, fd, want int) error {
+	for tries := 1; ; tries++ {
+		queued, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+		if err != nil || queued >= want || tries == 500 || ctx.Err() != nil {
+			n.call(fmt.Sprintf("ioctl(%d, FIONREAD, [%d])", fd, queued), "0", err)
+			if err != nil {
+				return os.NewSyscallError("ioctl FIONREAD", err)
+			}
+			if queued < want {
+				return fmt.Errorf("%d of %d bytes arrived", queued, want)
+			}
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// endregion waitQueued
+
+// quote shows bytes as strace does: quoted, escaped, at most 32 of them.
+func quote(b []byte) string {
+	if len(b) > 32 {
+		return strconv.Quote(string(b[:32])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
