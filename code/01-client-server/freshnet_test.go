@@ -55,7 +55,8 @@ func newFreshNet(t *testing.T) *freshNet {
 	}
 	n := &freshNet{t: t, root: root}
 	n.holder = exec.Command("unshare", "--net", "--mount", "--propagation", "private",
-		"sh", "-c", "mount -t tmpfs tmpfs /tmp && ip link set lo up && echo ready && exec sleep 3600")
+		"bash", "-c", booktest.PrivateTmp+"ip link set lo up && echo ready && exec sleep 3600")
+	n.holder.Dir = root
 	// Should the test die, the namespaces go with it.
 	n.holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := n.holder.StdoutPipe()

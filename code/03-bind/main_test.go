@@ -136,6 +136,10 @@ func TestTwice(t *testing.T) {
 		}
 		t.Errorf("connect to a bound socket that does not listen: %v, want ECONNREFUSED", err)
 	}
+	// Each prints how to stop it after "bound to": wait for that, so that
+	// the transcript's ^C comes where a reader's would.
+	first.WaitFor("closes it and exits")
+	second.WaitFor("closes it and exits")
 	second.Interrupt()
 	first.Interrupt()
 	for _, p := range []*booktest.Proc{first, second} {

@@ -282,13 +282,34 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 	p := &Proc{s: s, shown: shown, done: make(chan struct{}), sigAt: -1}
 	p.cmd = exec.Command(s.bin, args...)
 	p.cmd.Env = ProgramEnv(s.Env...)
-	p.cmd.Stdout = &p.out
-	p.cmd.Stderr = &p.out
-	if err := p.cmd.Start(); err != nil {
+	// The output comes through a pipe of our own, not one exec makes, so
+	// that Output can read what is still in it: see syncBuffer.
+	r, w, err := os.Pipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	err = p.cmd.Start()
+	w.Close() // the program has its copy; ours would keep the pipe open
+	if err != nil {
+		r.Close()
 		s.t.Fatalf("start %s: %v", s.display, err)
+	}
+	copied, err := p.out.follow(r)
+	if err != nil {
+		s.t.Fatal(err)
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
+		// A child the program started may still hold the pipe open; take
+		// what is there and stop waiting for the end of file.
+		select {
+		case <-copied:
+		case <-time.After(waitDelay):
+		}
+		p.out.drain()
+		r.Close()
+		<-copied
 		close(p.done)
 	}()
 	s.t.Cleanup(func() {
@@ -556,19 +577,72 @@ func FirstDifference(want, got string) string {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+// waitDelay is how long a Proc's output is followed after the process
+// exits, for a child that still holds the pipe.
+const waitDelay = 2 * time.Second
+
+// syncBuffer holds what a process has written to its output pipe. String
+// first reads whatever is still in the pipe, under the same lock as the
+// goroutine that follows it, so it returns everything the process had
+// written when String was called. That makes it a point of order a test can
+// rely on: once a client has the server's reply, the server's narration of
+// the write that sent it is in the server's Output, however loaded the
+// machine is.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	pipe syscall.RawConn
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// follow copies r into b until end of file, in a goroutine; the channel it
+// returns is closed when that goroutine ends.
+func (b *syncBuffer) follow(r *os.File) (<-chan struct{}, error) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.pipe = rc
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Read calls the function until it returns true, waiting for the
+		// pipe to be readable whenever it returns false.
+		rc.Read(func(fd uintptr) bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.readAvailable(int(fd))
+		})
+	}()
+	return done, nil
+}
+
+// readAvailable appends what the pipe holds now, without blocking. It
+// reports whether the pipe is finished: end of file, or an error.
+func (b *syncBuffer) readAvailable(fd int) (finished bool) {
+	var chunk [32 << 10]byte
+	for {
+		n, err := syscall.Read(fd, chunk[:])
+		if n > 0 {
+			b.buf.Write(chunk[:n])
+			continue
+		}
+		return err != syscall.EAGAIN && err != syscall.EINTR
+	}
+}
+
+// drain appends what is in the pipe now.
+func (b *syncBuffer) drain() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	if b.pipe != nil {
+		b.pipe.Control(func(fd uintptr) { b.readAvailable(int(fd)) })
+	}
 }
 
 func (b *syncBuffer) String() string {
+	b.drain()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -207,7 +207,7 @@ func Shell(t testing.TB, script string, env ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shellLimit)
 	defer cancel()
-	args := append(unshare, "bash", "-c", "ip link set lo up || exit 125\n"+script)
+	args := append(unshare, "bash", "-c", PrivateTmp+"ip link set lo up || exit 125\n"+script)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = moduleRoot(t, wd)
 	cmd.Env = ProgramEnv(env...)
@@ -229,7 +229,7 @@ func Shell(t testing.TB, script string, env ...string) (string, error) {
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 125 {
-		t.Fatalf("ip link set lo up failed in the new network namespace:\n%s", text)
+		t.Fatalf("could not set up the new namespaces (a private /tmp, loopback up):\n%s", text)
 	}
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
@@ -254,6 +254,20 @@ func closeInheritedOnExec() {
 	}
 }
 
+// PrivateTmp is the start of a bash script run in a new mount namespace,
+// in the repository's root. It mounts an empty tmpfs on /tmp, so that a
+// chapter's commands write /tmp/NAME as a reader's do without meeting the
+// files of another test running at the same time; if that hid the working
+// directory (a checkout under /tmp, as CI's may be), it binds the directory
+// back at its own path. It exits 125 if it cannot.
+const PrivateTmp = `root=$(pwd -P)
+mount -t tmpfs booktest-tmp /tmp || exit 125
+if [ ! -e "$root/go.mod" ]; then
+	mkdir -p "$root" && mount --no-canonicalize --bind . "$root" || exit 125
+fi
+cd "$root" || exit 125
+`
+
 // shellLimit bounds a Shell script.
 const shellLimit = 2 * time.Minute
 
@@ -266,9 +280,9 @@ func netnsCommand(t testing.TB) []string {
 			t.Skipf("needs %s (util-linux, iproute2, bash) to run the chapter's commands in a network namespace", tool)
 		}
 	}
-	cmd := []string{"unshare", "-n"}
+	cmd := []string{"unshare", "-n", "-m", "--propagation", "private"}
 	if os.Geteuid() != 0 {
-		cmd = []string{"unshare", "-r", "-n"}
+		cmd = []string{"unshare", "-r", "-n", "-m", "--propagation", "private"}
 	}
 	probe := exec.Command(cmd[0], append(cmd[1:], "ip", "link", "set", "lo", "up")...)
 	probe.WaitDelay = time.Second

@@ -170,7 +170,10 @@ func TestExercise2DontWaitForEver(t *testing.T) {
 	// And the next client is served as the first was.
 	next := dial(t, srv)
 	converse(t, srv, next, "hello")
-	if exited(srv.Pid()) || connection(nil, srv.Output(), next.LocalAddr().String()).fd == "" {
+	// The reply has come, but the server's narration of it may still be on
+	// its way through the pipe: wait for it before judging.
+	served := func() bool { return connection(nil, srv.Output(), next.LocalAddr().String()).fd != "" }
+	if !waitUntil(served) || exited(srv.Pid()) {
 		t.Fatalf("after a client (%s) reset its connection, the server did not serve the next one; its output:\n%s", resetAddr, output(srv))
 	}
 
