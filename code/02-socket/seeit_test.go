@@ -12,16 +12,16 @@ import (
 
 // The "see it yourself" section, run as written: every command is the text of
 // a block of the chapter (booktest.Experiment), run from the repository's
-// root in namespaces of its own, with /tmp empty (see freshnet_test.go).
+// root in namespaces of its own, with /tmp empty (booktest.Machine).
 func TestSeeItYourself(t *testing.T) {
-	n := newFreshNet(t)
-	n.run(booktest.Experiment(t, "build"))
-	hold := n.start(booktest.Experiment(t, "hold"))
-	hold.waitFor("closes them and exits\n")
+	m := booktest.NewMachine(t)
+	m.Run(booktest.Experiment(t, "build"))
+	hold := m.Start(booktest.Experiment(t, "hold"))
+	hold.WaitFor("closes them and exits\n")
 
 	// ls -l /proc/PID/fd: 3 to 8 are the six sockets, and nothing else is
 	// open above 2.
-	out := n.run(booktest.Experiment(t, "ls-fd"))
+	out := m.Run(booktest.Experiment(t, "ls-fd"))
 	t.Logf("%s", out)
 	fds := regexp.MustCompile(`(?m) (\d+) -> (.*)$`).FindAllStringSubmatch(out, -1)
 	var above2 []string
@@ -38,23 +38,23 @@ func TestSeeItYourself(t *testing.T) {
 	}
 
 	// ss: the two unnamed AF_UNIX sockets, 7 and 8; no IP socket.
-	out = n.run(booktest.Experiment(t, "ss-unix"))
+	out = m.Run(booktest.Experiment(t, "ss-unix"))
 	t.Logf("%s", out)
 	if strings.Count(out, "\n") != 2 || !regexp.MustCompile(`(?m)^u_str +UNCONN .*fd=7\)\)$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^u_dgr +UNCONN .*fd=8\)\)$`).MatchString(out) {
 		t.Errorf("ss -xap did not show exactly the two AF_UNIX sockets, 7 and 8:\n%s", out)
 	}
-	if out, code := n.runCode(booktest.Experiment(t, "ss-ip")); out != "" || code != 1 {
+	if out, code := m.RunCode(booktest.Experiment(t, "ss-ip")); out != "" || code != 1 {
 		t.Errorf("ss -tuap | grep printed %q (status %d), want nothing (status 1)", out, code)
 	}
 
-	hold.interrupt() // Ctrl-C
-	hold.wait()
-	if code := hold.exitCode(); code != 0 {
-		t.Errorf("exit status %d after Ctrl-C; output:\n%s", code, hold.out)
+	hold.Interrupt() // Ctrl-C
+	hold.Wait()
+	if code := hold.ExitCode(); code != 0 {
+		t.Errorf("exit status %d after Ctrl-C; output:\n%s", code, hold.Output())
 	}
 
-	out = n.run(booktest.Experiment(t, "strace"))
+	out = m.Run(booktest.Experiment(t, "strace"))
 	t.Logf("%s", out)
 	rest := out
 	for _, step := range []string{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -236,6 +237,7 @@ func evalWithin[T any](t *testing.T, tb *tab, limit time.Duration, js string) T 
 // leads to a page that loaded and to an element that is on it; on a
 // phone-sized screen no page scrolls sideways.
 func TestBrowserEveryPage(t *testing.T) {
+	t.Parallel()
 	tb, site, pages := openBook(t)
 	ids := map[string]map[string]bool{} // page -> the ids its DOM has
 	links := map[string][]string{}      // page -> the site's pages and anchors it links to
@@ -286,6 +288,7 @@ func TestBrowserEveryPage(t *testing.T) {
 // laptop's screen; and a row of panes fills the transcript's width, so no
 // pane leaves an empty gap beside it.
 func TestBrowserTranscripts(t *testing.T) {
+	t.Parallel()
 	tb, site, pages := openBook(t)
 	const check = `(() => {
 		const out = [], wide = innerWidth > 832;
@@ -337,6 +340,7 @@ func TestBrowserTranscripts(t *testing.T) {
 
 // Printed, a listing is black on white whatever theme the reader chose.
 func TestBrowserPrint(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"book.html"))
 	eval[bool](t, tb, `localStorage.setItem("theme", "dark"); document.documentElement.setAttribute("data-theme", "dark"); true`)
@@ -359,6 +363,7 @@ func TestBrowserPrint(t *testing.T) {
 
 // Searching finds a section by a word of its prose and links to it.
 func TestBrowserSearch(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"01-client-server.html"),
 		chromedp.Click(chromedp.ID("search")),
@@ -395,6 +400,7 @@ func TestBrowserSearch(t *testing.T) {
 // A reader who types before the search index has arrived gets results when
 // it does: here the index is held back until every key has been typed.
 func TestBrowserSearchBeforeIndex(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site, _ := serveBook(t)
 	release := make(chan struct{})
@@ -431,6 +437,7 @@ func TestBrowserSearchBeforeIndex(t *testing.T) {
 
 // The arrow keys move between chapters.
 func TestBrowserArrowKeys(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"01-client-server.html"), chromedp.KeyEvent(kb.ArrowRight),
 		chromedp.WaitVisible(chromedp.CSS(`a[rel="prev"]`)))
@@ -446,6 +453,7 @@ func TestBrowserArrowKeys(t *testing.T) {
 
 // The theme toggle switches light and dark, and the choice survives a reload.
 func TestBrowserThemeToggle(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	background := `getComputedStyle(document.body).backgroundColor`
 	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
@@ -465,6 +473,7 @@ func TestBrowserThemeToggle(t *testing.T) {
 
 // The copy button copies a listing's code without its line numbers.
 func TestBrowserCopy(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.Navigate(site+"02-socket.html"))
 	// Catch what would go to the clipboard: headless Chromium has none.
@@ -483,6 +492,7 @@ func TestBrowserCopy(t *testing.T) {
 
 // On a phone the contents are behind a menu button.
 func TestBrowserPhoneMenu(t *testing.T) {
+	t.Parallel()
 	tb, site, _ := openBook(t)
 	tb.run(t, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile), chromedp.Navigate(site+"02-socket.html"))
 	visible := `getComputedStyle(document.getElementById("toc")).display !== "none"`
@@ -500,11 +510,12 @@ func TestBrowserPhoneMenu(t *testing.T) {
 // (vendored in testdata/axe, run inside the page), and no text lacks
 // contrast in either theme.
 func TestBrowserAccessibility(t *testing.T) {
+	t.Parallel()
 	axe, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, site, pages := openBook(t)
+	site, pages := serveBook(t)
 	// The themes differ only in colours: every rule in the light theme,
 	// colour contrast again in the dark one.
 	const audit = `axe.run(document, OPTIONS).then(r => r.violations
@@ -516,21 +527,37 @@ func TestBrowserAccessibility(t *testing.T) {
 	// diffs, transcripts, figures), and program pages share one palette.
 	prog := firstProgram(t, pages)
 	dark := []string{"index.html", "book.html", "code/" + prog + ".html", "code/" + prog + "-tests.html"}
-	for _, theme := range []string{"light", "dark"} {
-		for _, p := range map[string][]string{"light": pages, "dark": dark}[theme] {
-			tb.run(t, chromedp.Navigate(site+p))
-			eval[bool](t, tb, `localStorage.setItem("theme", "`+theme+`"); document.documentElement.setAttribute("data-theme", "`+theme+`"); true`)
-			eval[bool](t, tb, string(axe)+"\n;true")
-			options := `{resultTypes: ["violations"]}`
-			if theme == "dark" {
-				options = `{resultTypes: ["violations"], runOnly: {type: "rule", values: ["color-contrast"]}}`
-			}
-			for _, v := range evalWithin[[]string](t, tb, 3*time.Minute, strings.Replace(audit, "OPTIONS", options, 1)) {
-				t.Errorf("%s (%s theme): %s", p, theme, v)
-			}
-		}
+	type job struct{ page, theme string }
+	var jobs []job
+	for _, p := range pages {
+		jobs = append(jobs, job{p, "light"})
 	}
-	tb.check(t, "accessibility")
+	for _, p := range dark {
+		jobs = append(jobs, job{p, "dark"})
+	}
+	// An audit takes seconds a page (book.html, tens of seconds): share
+	// them among browsers that run side by side, one per core or so.
+	const browsers = 3
+	for i := range browsers {
+		t.Run(fmt.Sprintf("browser%d", i+1), func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t, browser(t), site)
+			for j := i; j < len(jobs); j += browsers {
+				p, theme := jobs[j].page, jobs[j].theme
+				tb.run(t, chromedp.Navigate(site+p))
+				eval[bool](t, tb, `localStorage.setItem("theme", "`+theme+`"); document.documentElement.setAttribute("data-theme", "`+theme+`"); true`)
+				eval[bool](t, tb, string(axe)+"\n;true")
+				options := `{resultTypes: ["violations"]}`
+				if theme == "dark" {
+					options = `{resultTypes: ["violations"], runOnly: {type: "rule", values: ["color-contrast"]}}`
+				}
+				for _, v := range evalWithin[[]string](t, tb, 3*time.Minute, strings.Replace(audit, "OPTIONS", options, 1)) {
+					t.Errorf("%s (%s theme): %s", p, theme, v)
+				}
+			}
+			tb.check(t, "accessibility")
+		})
+	}
 }
 
 // firstProgram is the slug of the first program page ("01-client-server"
@@ -561,6 +588,7 @@ func waitTrue(t *testing.T, tb *tab, js string) {
 // A page served by make serve reloads itself after an edit, and shows the
 // build's error over the previous page after a bad one.
 func TestBrowserLiveReload(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	root := writeBook(t, fixture())
 	site := startServe(t, root) + "/"

@@ -8,7 +8,8 @@
 //	go test ./code/... -update
 //
 // It also checks that in-process tests leave no file descriptor open, and
-// runs the commands a chapter tells the reader to type (Experiment, Shell).
+// runs the commands a chapter tells the reader to type (Experiment, Shell,
+// Machine).
 //
 // The programs get the test's environment without GODEBUG (ProgramEnv):
 // every program's main.go says //go:debug containermaxprocs=0, and the tests
@@ -587,7 +588,8 @@ const waitDelay = 2 * time.Second
 // written when String was called. That makes it a point of order a test can
 // rely on: once a client has the server's reply, the server's narration of
 // the write that sent it is in the server's Output, however loaded the
-// machine is.
+// machine is. Without a pipe to follow, it is an io.Writer safe for
+// concurrent use (a Machine's Command is given it as stdout and stderr).
 type syncBuffer struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
@@ -639,6 +641,12 @@ func (b *syncBuffer) drain() {
 	if b.pipe != nil {
 		b.pipe.Control(func(fd uintptr) { b.readAvailable(int(fd)) })
 	}
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
 func (b *syncBuffer) String() string {
