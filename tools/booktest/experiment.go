@@ -207,7 +207,7 @@ func Shell(t testing.TB, script string, env ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shellLimit)
 	defer cancel()
-	args := append(unshare, "bash", "-c", PrivateTmp+"ip link set lo up || exit 125\n"+script)
+	args := append(unshare, "bash", "-c", "ip link set lo up || exit 125\n"+script)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = moduleRoot(t, wd)
 	cmd.Env = ProgramEnv(env...)
@@ -229,7 +229,7 @@ func Shell(t testing.TB, script string, env ...string) (string, error) {
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 125 {
-		t.Fatalf("could not set up the new namespaces (a private /tmp, loopback up):\n%s", text)
+		t.Fatalf("ip link set lo up failed in the new network namespace:\n%s", text)
 	}
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
@@ -280,9 +280,9 @@ func netnsCommand(t testing.TB) []string {
 			t.Skipf("needs %s (util-linux, iproute2, bash) to run the chapter's commands in a network namespace", tool)
 		}
 	}
-	cmd := []string{"unshare", "-n", "-m", "--propagation", "private"}
+	cmd := []string{"unshare", "-n"}
 	if os.Geteuid() != 0 {
-		cmd = []string{"unshare", "-r", "-n", "-m", "--propagation", "private"}
+		cmd = []string{"unshare", "-r", "-n"}
 	}
 	probe := exec.Command(cmd[0], append(cmd[1:], "ip", "link", "set", "lo", "up")...)
 	probe.WaitDelay = time.Second
