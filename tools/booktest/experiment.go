@@ -280,9 +280,12 @@ func netnsCommand(t testing.TB) []string {
 			t.Skipf("needs %s (util-linux, iproute2, bash) to run the chapter's commands in a network namespace", tool)
 		}
 	}
-	cmd := []string{"unshare", "-n"}
+	// A PID namespace too, with its own /proc: the chapters' pkill and
+	// pgrep must find this script's programs only, not those of another
+	// test running at the same time.
+	cmd := []string{"unshare", "-n", "-m", "-p", "-f", "--kill-child", "--mount-proc"}
 	if os.Geteuid() != 0 {
-		cmd = []string{"unshare", "-r", "-n"}
+		cmd = append([]string{"unshare", "-r"}, cmd[1:]...)
 	}
 	probe := exec.Command(cmd[0], append(cmd[1:], "ip", "link", "set", "lo", "up")...)
 	probe.WaitDelay = time.Second

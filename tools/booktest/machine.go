@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +22,8 @@ import (
 // link and port 8080 is free, and a mount namespace with an empty tmpfs on
 // /tmp (see PrivateTmp), so /tmp/ch1 is free too; what one command writes
 // there the next one sees. A holder process keeps the namespaces alive until
-// the test ends; each command enters them with nsenter and runs under bash,
+// the test ends (and a PID namespace with its own /proc, so pgrep and pkill
+// find only its programs); each command enters them with nsenter and runs under bash,
 // from the repository's root, with ProgramEnv, in a process group of its own
 // as a terminal's foreground job is.
 //
@@ -70,7 +72,12 @@ func NewMachine(t testing.TB) *Machine {
 		t.Fatal(err)
 	}
 	m := &Machine{t: t, root: moduleRoot(t, wd)}
+	// A PID namespace with its own /proc as well, so that the chapters'
+	// pgrep and pkill see this machine's programs only. unshare forks: its
+	// child is the namespace's first process, and commands join the
+	// namespace through unshare's pid_for_children.
 	m.holder = exec.Command("unshare", "--net", "--mount", "--propagation", "private",
+		"--pid", "--fork", "--kill-child", "--mount-proc",
 		"bash", "-c", PrivateTmp+"ip link set lo up && echo ready && exec sleep 3600")
 	m.holder.Dir = m.root
 	// Should the test die, the namespaces go with it.
@@ -99,8 +106,9 @@ func NewMachine(t testing.TB) *Machine {
 func (m *Machine) Start(text string) *Command {
 	m.t.Helper()
 	c := &Command{t: m.t, text: text, done: make(chan struct{})}
-	c.cmd = exec.Command("nsenter", "-t", fmt.Sprint(m.holder.Process.Pid), "-n", "-m", "--wd="+m.root,
-		"bash", "-c", text)
+	holder := fmt.Sprint(m.holder.Process.Pid)
+	c.cmd = exec.Command("nsenter", "-t", holder, "-n", "-m", "--pid=/proc/"+holder+"/ns/pid_for_children",
+		"--wd="+m.root, "bash", "-c", text)
 	c.cmd.Dir = m.root
 	c.cmd.Env = ProgramEnv() // no GODEBUG: the //go:debug lines decide
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
@@ -160,9 +168,24 @@ func (m *Machine) RunUntil(text string, re *regexp.Regexp) string {
 
 // Interrupt is Ctrl-C: it sends SIGINT to the command's whole process
 // group (bash and all it started, strace and the program it traces) and
-// returns at once; Wait for the command to end.
+// returns at once; Wait for the command to end. nsenter, which leads the
+// group only to carry the command into the namespaces, is left out: it
+// waits for bash and exits as bash does, which is what a terminal shows.
 func (c *Command) Interrupt() {
-	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT)
+	leader := c.cmd.Process.Pid
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == leader {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == leader {
+			syscall.Kill(pid, syscall.SIGINT)
+		}
+	}
 }
 
 // Wait waits for the command to end. One still running after a generous
