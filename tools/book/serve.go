@@ -156,6 +156,11 @@ func serve(ctx context.Context, root string, ln net.Listener) error {
 	site := filepath.Join(root, "site")
 	keptHighlights.keep() // rebuilds highlight only the files that changed
 	l := newLive()
+	// Look at the sources before the first build, not after it: an edit
+	// made while it runs, or before the loop below starts, is then seen
+	// as a change, never taken for what was built.
+	content, tools := snapshot(root, "chapters", "code"), snapshot(root, "tools")
+	seen, seenTools := content, tools // the last snapshot taken, built or not
 	if err := Build(root, site); err != nil {
 		if _, statErr := os.Stat(site); statErr != nil {
 			return buildFailed(err) // nothing to serve
@@ -168,8 +173,6 @@ func serve(ctx context.Context, root string, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	content, tools := snapshot(root, "chapters", "code"), snapshot(root, "tools")
-	seen, seenTools := content, tools // the last snapshot taken, built or not
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
