@@ -291,6 +291,9 @@ func TestTranscriptKeepalive(t *testing.T) {
 	n.vanishA()
 	srv.WaitFor("ETIMEDOUT")
 	b.Wait()
+	// Client B is gone; the server ends its connection after it, as it
+	// did the first one's: wait for that before Ctrl-C.
+	srv.WaitForN("close(4) = 0", 2)
 	srv.Interrupt()
 	if !strings.Contains(srv.Output(), `read(4, "", 4096) = -1 ETIMEDOUT (Connection timed out)`+"\n") || b.ExitCode() != 0 {
 		t.Errorf("want the server's read to time out and client B served; server:\n%s\nclient B (exit %d):\n%s", srv.Output(), b.ExitCode(), b.Output())
