@@ -209,7 +209,7 @@ func (tb *tab) check(t *testing.T, page string) {
 // than hangs.
 func (tb *tab) run(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, stepLimit)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatal(err)
@@ -218,8 +218,13 @@ func (tb *tab) run(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 
 func eval[T any](t *testing.T, tb *tab, js string) T {
 	t.Helper()
-	return evalWithin[T](t, tb, 30*time.Second, js)
+	return evalWithin[T](t, tb, stepLimit, js)
 }
+
+// stepLimit bounds one step in a tab. Generous: loading book.html, the
+// whole book, takes seconds, and far longer on a machine that runs other
+// test suites, each with browsers of its own, on the same two cores.
+const stepLimit = 2 * time.Minute
 
 // evalWithin is eval with another limit, for a script that takes long on
 // a busy machine (axe on the whole book takes 20 to 35 s with 2 cores).
