@@ -15,8 +15,16 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve site test deps fmt vet darwin check staticcheck update bench exercise class
 
+# The preview: make serve [ADDR=127.0.0.1:8001] (127.0.0.1:8000 by default).
+# The generator is built into BOOK and run as make's own child, not under go
+# run: stopped by Ctrl-C, go run exits 1 even when the program it runs exits
+# 0, and make then prints "make: *** [serve] Error 1". The server exits 0 on
+# Ctrl-C and on the SIGTERM make passes on, so make prints nothing; make
+# itself then ends by that signal, as make always does (status 130 on Ctrl-C).
+serve: BOOK = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/socket-to-server/book
 serve:
-	$(GO) run ./tools/book serve
+	$(GO) build -o "$(BOOK)" ./tools/book
+	exec "$(BOOK)" serve $(if $(ADDR),-addr $(ADDR))
 
 site:
 	$(GO) run ./tools/book build
@@ -74,14 +82,24 @@ bench:
 
 # Grade your work on a chapter's exercises: make exercise CH=05
 # (PROGRAM=DIR grades a copy of the program in DIR instead of code/NN-slug,
-# e.g. PROGRAM=05-mine after cp -r code/05-accept 05-mine). Only the graders
-# in code/NN-slug/grade run; the wrong solutions in grade/wrong/ are for
-# go test ./tools/grade.
+# e.g. PROGRAM=05-mine after cp -r code/05-accept 05-mine; EX=2 grades
+# exercise 2 only; V=1 shows all a failing grader said, not its first line).
+# Only the graders in code/NN-slug/grade run; the wrong solutions in
+# grade/wrong/ are for go test ./tools/grade. A report with failing
+# exercises is not an error: make exits 0 after it, and only when the
+# grader could not grade (a wrong CH, graders that do not compile) does it
+# fail. Scripts that want a status run go run ./tools/grade, which exits 1
+# when an exercise fails.
 exercise:
-	@test -n "$(CH)" || { echo "usage: make exercise CH=NN [PROGRAM=DIR]"; exit 2; }
-	$(GO) run ./tools/grade $(if $(PROGRAM),-program $(PROGRAM)) $(CH)
+	@test -n "$(CH)" || { echo "usage: make exercise CH=NN [PROGRAM=DIR] [EX=N] [V=1]"; exit 2; }
+	@$(GO) run ./tools/grade -status=false $(if $(PROGRAM),-program $(PROGRAM)) $(if $(EX),-ex $(EX)) $(if $(V),-v) $(CH)
 
-# Grade a class: one folder per student in DIR, one line per student.
+# Grade a class: one folder per student in DIR (or a symbolic link to one),
+# one line per student with the reason for each failure; FORMAT=csv prints
+# a CSV for a gradebook instead (student, score, graded, one column per
+# exercise, reason). Students are graded in parallel, one per core; each
+# in namespaces of its own where the system allows (see tools/grade's
+# sandbox.go), within TIMEOUT (default 2m) each.
 class:
-	@test -n "$(CH)" -a -n "$(DIR)" || { echo "usage: make class CH=NN DIR=submissions"; exit 2; }
-	$(GO) run ./tools/grade -class $(DIR) $(CH)
+	@test -n "$(CH)" -a -n "$(DIR)" || { echo "usage: make class CH=NN DIR=submissions [FORMAT=csv] [EX=N] [TIMEOUT=2m]"; exit 2; }
+	@$(GO) run ./tools/grade -class $(DIR) $(if $(FORMAT),-format $(FORMAT)) $(if $(EX),-ex $(EX)) $(if $(TIMEOUT),-timeout $(TIMEOUT)) $(CH)

@@ -17,7 +17,6 @@
 package booktest
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"flag"
@@ -30,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,6 +69,7 @@ type Session struct {
 	rules   []func(string) string
 
 	autoAddr bool // Start added -addr 127.0.0.1:0 to a server's arguments
+	grader   bool // made by NewGrader: see notStarted
 
 	// Env is added to the environment of every process started after it
 	// is set.
@@ -91,6 +92,8 @@ type Proc struct {
 	waitErr error
 	addr    string
 	sigAt   int // how much had been printed when the test sent SIGINT; -1 if never
+
+	floodTold atomic.Bool // the test has been failed for the process's flood
 }
 
 // New builds the program in the test's working directory (the chapter's
@@ -98,7 +101,7 @@ type Proc struct {
 // that runs it.
 func New(t testing.TB) *Session {
 	t.Helper()
-	return newSession(t, ".")
+	return newSession(t, ".", false)
 }
 
 // NewGrader is New for an exercise grader, which lives in the chapter's
@@ -107,10 +110,54 @@ func New(t testing.TB) *Session {
 // parent directory.
 func NewGrader(t testing.TB) *Session {
 	t.Helper()
-	return newSession(t, "..")
+	if why := startFailure.get(); why != "" {
+		t.Fatalf("%s: %s, as an earlier exercise found", NotRun, why)
+	}
+	return newSession(t, "..", true)
 }
 
-func newSession(t testing.TB, dir string) *Session {
+// NotRun begins the failure of a grader that did not run the program,
+// because an earlier grader in the same run found that it does not start.
+const NotRun = "not run: the program does not start"
+
+// startFailure is why the program under test does not start, once a
+// grader has found it: it does not compile, or, started with no arguments
+// as the chapter starts it, it ended or hung before printing its listening
+// line, hung when it should have ended, or flooded its output. The graders
+// after it in the same test binary then fail at once with NotRun instead
+// of waiting up to a minute each for the same failure. A failure with
+// arguments (an exercise's new flag, which the program may not have yet)
+// says nothing of the other exercises, and is not recorded.
+var startFailure failureNote
+
+type failureNote struct {
+	mu  sync.Mutex
+	why string
+}
+
+func (f *failureNote) get() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.why
+}
+
+func (f *failureNote) set(why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.why == "" {
+		f.why = why
+	}
+}
+
+// notStarted records, for a grader's session, that the program started
+// with args failed to get going, for why.
+func (s *Session) notStarted(args []string, why string) {
+	if s.grader && len(args) == 0 {
+		startFailure.set(why)
+	}
+}
+
+func newSession(t testing.TB, dir string, grader bool) *Session {
 	t.Helper()
 	if p := os.Getenv("BOOK_PROGRAM"); p != "" {
 		dir = p
@@ -131,7 +178,8 @@ func newSession(t testing.TB, dir string) *Session {
 	// Descriptors this test process inherited without close-on-exec (from
 	// a shell or an IDE) would otherwise reach every program it starts.
 	markCloseOnExec(t)
-	s := &Session{t: t, bin: build(t, abs), display: display}
+	s := &Session{t: t, display: display, grader: grader}
+	s.bin = build(t, abs, grader)
 	// Ports a client was given by the kernel are renumbered in order of
 	// appearance, so that two runs print the same transcript.
 	s.Renumber(`(?:127\.0\.0\.1|\[::1\]):(\d+)`, 40001)
@@ -143,14 +191,15 @@ func newSession(t testing.TB, dir string) *Session {
 // returns the path of the binary.
 func Build(t testing.TB) string {
 	t.Helper()
-	return build(t, cmp.Or(os.Getenv("BOOK_PROGRAM"), "."))
+	return build(t, cmp.Or(os.Getenv("BOOK_PROGRAM"), "."), false)
 }
 
 // build compiles the program in dir. It may be outside the book's module (a
 // folder of class submissions), so its files are built by name from the
 // module's root, with the book's go.mod; named files ignore build
-// constraints, so the ones for this system are picked here.
-func build(t testing.TB, dir string) string {
+// constraints, so the ones for this system are picked here. A grader's
+// build that fails is recorded as the program's start failure.
+func build(t testing.TB, dir string, grader bool) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prog")
 	wd, err := os.Getwd()
@@ -160,6 +209,9 @@ func build(t testing.TB, dir string) string {
 	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, programFiles(t, dir)...)...)
 	cmd.Dir = moduleRoot(t, wd)
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if grader {
+			startFailure.set("it does not compile")
+		}
 		t.Fatalf("the program in %s does not compile:\n%s", dir, out)
 	}
 	return bin
@@ -290,18 +342,29 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 		s.t.Fatal(err)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = w, w
+	// A process group of its own, so that what the program starts (and
+	// does not move to a session of its own) ends with it; see procAttr.
+	p.cmd.SysProcAttr = procAttr()
 	err = p.cmd.Start()
 	w.Close() // the program has its copy; ours would keep the pipe open
 	if err != nil {
 		r.Close()
 		s.t.Fatalf("start %s: %v", s.display, err)
 	}
+	if err := limit(p.cmd.Process.Pid); err != nil {
+		p.killGroup()
+		s.t.Fatalf("start %s: %v", s.display, err)
+	}
+	p.out.onFlood = p.killGroup
 	copied, err := p.out.follow(r)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
+		// The program has ended: so does what it left running in its
+		// group. Its pid, the group's ID, is not reused this soon.
+		p.killGroup()
 		// A child the program started may still hold the pipe open; take
 		// what is there and stop waiting for the end of file.
 		select {
@@ -317,8 +380,11 @@ func (s *Session) start(paneName string, shown, args []string) *Proc {
 		select {
 		case <-p.done:
 		default:
-			p.cmd.Process.Kill()
+			p.killGroup()
 			<-p.done
+		}
+		if p.out.isFlooded() && !p.floodTold.Load() {
+			s.t.Error(p.floodText())
 		}
 	})
 	pn := s.pane(paneName)
@@ -341,7 +407,11 @@ func (s *Session) Start(paneName string, args ...string) *Proc {
 		s.autoAddr = true
 	}
 	p := s.start(paneName, args, run)
-	m := p.waitMatch(listeningRE, `its "listening on ADDR" line`)
+	m, err := p.await(listeningRE, `its "listening on ADDR" line`)
+	if err != nil {
+		s.notStarted(args, err.why)
+		s.t.Fatal(err)
+	}
 	p.addr = m[1]
 	if i := strings.LastIndex(p.addr, ":"); i >= 0 {
 		s.servers = append(s.servers, p.addr[i+1:])
@@ -359,7 +429,10 @@ func (s *Session) Spawn(paneName string, args ...string) *Proc {
 func (s *Session) Run(paneName string, args ...string) *Proc {
 	s.t.Helper()
 	p := s.start(paneName, args, args)
-	p.Wait()
+	if err := p.wait(); err != nil {
+		s.notStarted(args, err.why)
+		s.t.Fatal(err)
+	}
 	return p
 }
 
@@ -389,17 +462,58 @@ func (p *Proc) Output() string { return p.out.String() }
 func (p *Proc) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // Wait waits for the process to end, killing it (and failing the test)
-// if it runs for longer than a generous limit.
+// if it runs for longer than a generous limit. A process that flooded its
+// output fails the test too.
 func (p *Proc) Wait() {
 	p.s.t.Helper()
+	if err := p.wait(); err != nil {
+		p.s.t.Fatal(err)
+	}
+}
+
+// A waitError is a failure of the program that a wait found: the test's
+// message, and in a few words why, for the grader's note (notStarted).
+type waitError struct {
+	why, msg string
+}
+
+func (e *waitError) Error() string { return e.msg }
+
+func (p *Proc) wait() *waitError {
 	select {
 	case <-p.done:
 	case <-time.After(runLimit):
-		p.cmd.Process.Kill()
+		p.killGroup()
 		<-p.done
-		p.s.t.Fatalf("%s was still running after %v, so it was killed. Its output:\n%s",
-			p.command(), runLimit, p.Output())
+		return &waitError{fmt.Sprintf("it was still running after %v", runLimit),
+			fmt.Sprintf("%s was still running after %v, so it was killed. Its output:\n%s", p.command(), runLimit, p.Output())}
 	}
+	if p.out.isFlooded() {
+		return p.floodError()
+	}
+	return nil
+}
+
+// floodError is the failure of a process killed for flooding its output.
+func (p *Proc) floodError() *waitError {
+	p.floodTold.Store(true)
+	return &waitError{"it flooded its output", p.floodText()}
+}
+
+// floodText says that the process flooded its output and shows how its
+// output began, which is usually enough to see why.
+func (p *Proc) floodText() string {
+	out := p.Output()
+	if len(out) > 2<<10 {
+		out = out[:2<<10] + "…"
+	}
+	return fmt.Sprintf("%s flooded its output: it printed more than %d MiB, so it was killed. Its output began:\n%s",
+		p.command(), floodLimit>>20, out)
+}
+
+// killGroup kills the process and every process in its group.
+func (p *Proc) killGroup() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // WaitFor waits until the process has printed text.
@@ -418,23 +532,36 @@ func (p *Proc) WaitForN(text string, n int) {
 
 func (p *Proc) waitMatch(re *regexp.Regexp, what string) []string {
 	p.s.t.Helper()
+	m, err := p.await(re, what)
+	if err != nil {
+		p.s.t.Fatal(err)
+	}
+	return m
+}
+
+// await waits until the process's output matches re, and returns the
+// match; what names the awaited text for the failure.
+func (p *Proc) await(re *regexp.Regexp, what string) ([]string, *waitError) {
 	deadline := time.Now().Add(waitLimit)
 	for {
 		if m := re.FindStringSubmatch(p.Output()); m != nil {
-			return m
+			return m, nil
 		}
 		select {
 		case <-p.done:
 			if m := re.FindStringSubmatch(p.Output()); m != nil {
-				return m
+				return m, nil
 			}
-			p.s.t.Fatalf("%s ended (%s) before printing %s. Its output:\n%s",
-				p.command(), exitText(p.waitErr), what, p.Output())
+			if p.out.isFlooded() {
+				return nil, p.floodError()
+			}
+			return nil, &waitError{fmt.Sprintf("it ended (%s) before printing %s", exitText(p.waitErr), what),
+				fmt.Sprintf("%s ended (%s) before printing %s. Its output:\n%s", p.command(), exitText(p.waitErr), what, p.Output())}
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.s.t.Fatalf("%s has not printed %s after %v. Its output:\n%s",
-				p.command(), what, waitLimit, p.Output())
+			return nil, &waitError{fmt.Sprintf("it did not print %s within %v", what, waitLimit),
+				fmt.Sprintf("%s has not printed %s after %v. Its output:\n%s", p.command(), what, waitLimit, p.Output())}
 		}
 	}
 }
@@ -582,18 +709,37 @@ func FirstDifference(want, got string) string {
 // exits, for a child that still holds the pipe.
 const waitDelay = 2 * time.Second
 
-// syncBuffer holds what a process has written to its output pipe. String
-// first reads whatever is still in the pipe, under the same lock as the
-// goroutine that follows it, so it returns everything the process had
-// written when String was called. That makes it a point of order a test can
-// rely on: once a client has the server's reply, the server's narration of
-// the write that sent it is in the server's Output, however loaded the
-// machine is. Without a pipe to follow, it is an io.Writer safe for
-// concurrent use (a Machine's Command is given it as stdout and stderr).
+// What a syncBuffer keeps of a process's output, and how much the process
+// may write before it is taken for a flood: the chapters' programs print a
+// few kilobytes, and a program that prints in a loop would otherwise fill
+// the test's memory (a grader's once grew to 24 GB).
+const (
+	keepHead   = 64 << 10
+	keepTail   = 64 << 10
+	floodLimit = 16 << 20
+)
+
+// syncBuffer holds what a process has written to its output pipe: the
+// first keepHead bytes and the last keepTail, with a line in between that
+// says how many were not kept. String first reads whatever is still in the
+// pipe, under the same lock as the goroutine that follows it, so it returns
+// everything the process had written when String was called. That makes it
+// a point of order a test can rely on: once a client has the server's
+// reply, the server's narration of the write that sent it is in the
+// server's Output, however loaded the machine is. Without a pipe to follow,
+// it is an io.Writer safe for concurrent use (a Machine's Command is given
+// it as stdout and stderr).
 type syncBuffer struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	pipe syscall.RawConn
+	mu    sync.Mutex
+	head  []byte // the first keepHead bytes
+	tail  []byte // what came after head; its last keepTail bytes are kept
+	total int64  // bytes written in all
+	pipe  syscall.RawConn
+
+	// onFlood, if set, is called once (with mu held) when more than
+	// floodLimit bytes have been written: it kills the writer.
+	onFlood func()
+	flooded bool
 }
 
 // follow copies r into b until end of file, in a goroutine; the channel it
@@ -627,10 +773,34 @@ func (b *syncBuffer) readAvailable(fd int) (finished bool) {
 	for {
 		n, err := syscall.Read(fd, chunk[:])
 		if n > 0 {
-			b.buf.Write(chunk[:n])
+			b.add(chunk[:n])
 			continue
 		}
 		return err != syscall.EAGAIN && err != syscall.EINTR
+	}
+}
+
+// add keeps what it must of p; b.mu is held.
+func (b *syncBuffer) add(p []byte) {
+	b.total += int64(len(p))
+	n := min(len(p), keepHead-len(b.head))
+	b.head = append(b.head, p[:n]...)
+	p = p[n:]
+	if len(p) >= keepTail {
+		b.tail = append(b.tail[:0], p[len(p)-keepTail:]...)
+	} else {
+		b.tail = append(b.tail, p...)
+	}
+	// Drop the part of tail that is no longer kept now and then, not on
+	// every write.
+	if len(b.tail) > 2*keepTail {
+		b.tail = b.tail[:copy(b.tail, b.tail[len(b.tail)-keepTail:])]
+	}
+	if b.total > floodLimit && !b.flooded {
+		b.flooded = true
+		if b.onFlood != nil {
+			b.onFlood()
+		}
 	}
 }
 
@@ -646,14 +816,26 @@ func (b *syncBuffer) drain() {
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	b.add(p)
+	return len(p), nil
 }
 
 func (b *syncBuffer) String() string {
 	b.drain()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.String()
+	tail := b.tail[max(0, len(b.tail)-keepTail):]
+	if dropped := b.total - int64(len(b.head)+len(tail)); dropped > 0 {
+		return fmt.Sprintf("%s\n… %d bytes not kept …\n%s", b.head, dropped, tail)
+	}
+	return string(b.head) + string(tail)
+}
+
+// isFlooded reports whether more than floodLimit bytes were written.
+func (b *syncBuffer) isFlooded() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flooded
 }
 
 // Context returns a context that ends with the test or after a generous

@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRenumberPorts(t *testing.T) {
@@ -222,5 +225,165 @@ exit 3`, "EXTRA=1")
 	}
 	if !strings.HasPrefix(out, "1\n") || !strings.Contains(out, "GODEBUG=unset\n") {
 		t.Errorf("want one link (lo) and no GODEBUG; got:\n%s", out)
+	}
+}
+
+// program writes a program of one main.go in a directory outside the
+// module and makes it the program under test (BOOK_PROGRAM), as a class
+// submission is.
+func program(t *testing.T, code string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BOOK_PROGRAM", dir)
+}
+
+// A buffer keeps the head and the tail of what is written to it, and says
+// how much it dropped in between.
+func TestSyncBufferKeepsHeadAndTail(t *testing.T) {
+	var b syncBuffer
+	line := strings.Repeat("x", 99) + "\n"
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&b, "%05d%s", i, line)
+	}
+	got := b.String()
+	if !strings.HasPrefix(got, "00000xxx") || !strings.HasSuffix(got, "09999"+line) {
+		t.Errorf("the head or the tail is missing: %q … %q", got[:10], got[len(got)-10:])
+	}
+	const written = 10000 * 105
+	if want := fmt.Sprintf("\n… %d bytes not kept …\n", written-keepHead-keepTail); !strings.Contains(got, want) {
+		t.Errorf("no line %q in what the buffer kept", want)
+	}
+	if len(got) > keepHead+keepTail+100 {
+		t.Errorf("the buffer kept %d bytes of %d, want at most %d and a line", len(got), written, keepHead+keepTail)
+	}
+}
+
+// A program that writes far more than any chapter's is killed and fails
+// its test, and what is kept of its output is bounded.
+func TestFloodIsKilled(t *testing.T) {
+	program(t, `package main
+
+import (
+	"bytes"
+	"os"
+)
+
+func main() {
+	b := bytes.Repeat([]byte("flood\n"), 1<<20/6)
+	for range 64 {
+		os.Stdout.Write(b)
+	}
+}
+`)
+	var p *Proc
+	msg := fatalOf(t, func(tb testing.TB) {
+		p = New(tb).Spawn("flood")
+		p.Wait()
+	})
+	if !strings.Contains(msg, "flooded its output: it printed more than 16 MiB, so it was killed") {
+		t.Errorf("a program that wrote 64 MiB did not fail its test for flooding; the failure: %.300q", msg)
+	}
+	if n := len(p.Output()); n > keepHead+keepTail+100 {
+		t.Errorf("%d bytes of its output were kept, want at most %d", n, keepHead+keepTail+100)
+	}
+}
+
+// sleepers lists the processes whose command line is "sleep ARG".
+func sleepers(arg string) []string {
+	procs, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range procs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && string(cmdline) == "sleep\x00"+arg+"\x00" {
+			found = append(found, e.Name())
+		}
+	}
+	return found
+}
+
+// What a program starts in its process group ends when the program does,
+// and when the test ends a program it left running.
+func TestProgramsChildrenEndWithIt(t *testing.T) {
+	arg := fmt.Sprintf("%d.%d", 600+os.Getpid()%100, time.Now().UnixNano()%1e6) // a duration no one else sleeps
+	program(t, `package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+)
+
+func main() {
+	if err := exec.Command("sleep", "`+arg+`").Start(); err != nil {
+		panic(err)
+	}
+	fmt.Println("started sleep")
+	if len(os.Args) > 1 {
+		time.Sleep(time.Hour)
+	}
+}
+`)
+	t.Cleanup(func() {
+		for _, pid := range sleepers(arg) {
+			n, _ := strconv.Atoi(pid)
+			syscall.Kill(n, syscall.SIGKILL)
+		}
+	})
+	gone := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for len(sleepers(arg)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if left := sleepers(arg); len(left) > 0 {
+			t.Errorf("%s, its child sleep %s is still running (pid %s)", when, arg, strings.Join(left, ", "))
+		}
+	}
+	t.Run("exits", func(t *testing.T) {
+		New(t).Run("prog")
+		gone("after the program exited")
+	})
+	t.Run("still running", func(t *testing.T) {
+		New(t).Spawn("prog", "-stay").WaitFor("started sleep")
+	})
+	gone("after the test that left the program running")
+}
+
+// A program runs with limits: 1 GiB is more memory than it may have, and
+// it dies trying.
+func TestProgramLimits(t *testing.T) {
+	program(t, `package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	limits, _ := os.ReadFile("/proc/self/limits")
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max data size") || strings.HasPrefix(line, "Max cpu time") {
+			fmt.Println(strings.Join(strings.Fields(line), " "))
+		}
+	}
+	b := make([]byte, 1<<30)
+	fmt.Println("allocated", len(b))
+}
+`)
+	p := New(t).Run("prog")
+	out := p.Output()
+	for _, want := range []string{"Max data size 536870912 536870912 bytes", "Max cpu time 60 60 seconds"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the program's output has no %q:\n%.2000s", want, out)
+		}
+	}
+	// Go's runtime says "out of memory", or crashes in the collector.
+	if strings.Contains(out, "allocated") || p.ExitCode() == 0 {
+		t.Errorf("the program allocated 1 GiB (exit status %d)", p.ExitCode())
 	}
 }

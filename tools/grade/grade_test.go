@@ -8,13 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/socket-to-server/book/tools/exercises"
 )
 
 const root = "../.."
@@ -48,9 +45,7 @@ func chaptersWithGraders(t *testing.T) []*chapter {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ch.hasGrader {
-			chs = append(chs, ch)
-		}
+		chs = append(chs, ch)
 	}
 	return chs
 }
@@ -83,41 +78,29 @@ func TestGradersProveThemselves(t *testing.T) {
 	compiled := make([]error, len(chs))
 	var wg sync.WaitGroup
 	for i, ch := range chs {
-		ch.testBin = filepath.Join(bin, ch.slug+".test")
-		wg.Go(func() {
-			cmd := exec.Command("go", "test", "-c", "-tags", "grade", "-o", ch.testBin, "./code/"+ch.slug+"/grade")
-			cmd.Dir = ch.root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				compiled[i] = fmt.Errorf("the graders of code/%s do not compile: %v\n%s", ch.slug, err, out)
-			}
-		})
+		wg.Go(func() { compiled[i] = ch.compile(bin) })
 	}
 	wg.Wait()
 	if err := errors.Join(compiled...); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range chs {
-		src, err := os.ReadFile(filepath.Join(ch.dir(), "grade", "grade_test.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		graded := exercises.Graded(string(src))
-		patches, errs := wrongSolutions(ch, graded)
-		plans = append(plans, plan{ch, sortedKeys(graded), patches, errs})
+		patches, errs := wrongSolutions(ch, ch.graded)
+		plans = append(plans, plan{ch, sortedKeys(ch.graded), patches, errs})
 	}
 	// Runs that must fail first: they are the longest.
 	for _, p := range plans {
 		for _, n := range p.graded {
 			t.Run(fmt.Sprintf("%s/as-shipped/ex%d", p.ch.slug, n), func(t *testing.T) {
 				t.Parallel()
-				bare, err := gradeRun(p.ch, "", exerciseRun(n))
+				bare, err := grade(p.ch, "", options{only: n})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if bare.Broken != "" {
-					t.Fatalf("the chapter's own program %s", bare.Broken)
-				}
 				x := resultOf(t, bare, n)
+				if strings.HasPrefix(x.Reason, "does not compile") {
+					t.Fatalf("the chapter's own program %s", x.Reason)
+				}
 				if x.Pass {
 					t.Errorf("exercise %d passes on the unmodified chapter program: its grader cannot fail", n)
 				}
@@ -152,12 +135,9 @@ func TestGradersProveThemselves(t *testing.T) {
 		for _, n := range p.graded {
 			t.Run(fmt.Sprintf("%s/solution/ex%d", p.ch.slug, n), func(t *testing.T) {
 				t.Parallel()
-				good, err := gradeRun(p.ch, filepath.Join(p.ch.dir(), "solution"), exerciseRun(n))
+				good, err := grade(p.ch, filepath.Join(p.ch.dir(), "solution"), options{only: n})
 				if err != nil {
 					t.Fatal(err)
-				}
-				if good.Broken != "" {
-					t.Fatalf("the reference solution %s", good.Broken)
 				}
 				if x := resultOf(t, good, n); !x.Pass {
 					t.Errorf("exercise %d fails on the reference solution: %s", n, strings.Join(x.Why, " / "))
@@ -176,9 +156,6 @@ func TestGradersProveThemselves(t *testing.T) {
 		})
 	}
 }
-
-// exerciseRun is the go test -run pattern of exercise n's grader alone.
-func exerciseRun(n int) string { return fmt.Sprintf("^TestExercise%d($|[^0-9])", n) }
 
 // resultOf is exercise n's result in a report, which must have graded it.
 func resultOf(t *testing.T, rep *report, n int) result {
@@ -255,15 +232,6 @@ func hasPatchFor(list []wrongSolution, n int) bool {
 	return false
 }
 
-func sortedKeys(m map[int]bool) []int {
-	var keys []int
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	return keys
-}
-
 // proveWrong applies a wrong solution's patch to a copy of the reference
 // solution and requires its exercise's grader to fail it, with a message.
 //
@@ -286,64 +254,18 @@ func proveWrong(t *testing.T, ch *chapter, w wrongSolution) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("code/%s/grade/wrong/%s.patch does not apply to solution/ with patch -p1 (%v):\n%s", ch.slug, w.name, err, out)
 	}
-	rep, err := gradeRun(ch, dir, exerciseRun(w.num))
+	rep, err := grade(ch, dir, options{only: w.num})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Broken != "" {
-		t.Fatalf("the wrong solution (%s) %s\nA wrong solution must build and run: its grader, not the compiler, must catch it.", w.why, rep.Broken)
-	}
 	switch x := resultOf(t, rep, w.num); {
+	case strings.HasPrefix(x.Reason, "does not compile"):
+		t.Fatalf("the wrong solution (%s) %s\nA wrong solution must build and run: its grader, not the compiler, must catch it.", w.why, x.Reason)
 	case x.Pass:
 		t.Errorf("exercise %d's grader passes a wrong solution: %s", w.num, w.why)
 	case len(x.Why) == 0:
 		t.Errorf("exercise %d fails the wrong solution with no message for the student", w.num)
 	default:
 		t.Logf("exercise %d fails it, as it must (%s): %s", w.num, w.why, x.Why[0])
-	}
-}
-
-// A submission that does not compile, crashes, exits at once or hangs is
-// reported as such, and grading ends.
-func TestBadSubmissions(t *testing.T) {
-	t.Parallel()
-	chs := chaptersWithGraders(t)
-	if len(chs) == 0 {
-		t.Fatal("no chapter has graders")
-	}
-	ch := chs[0]
-	for _, tt := range []struct {
-		name, code, want string
-	}{
-		{"does not compile", "package main\n\nfunc main() { undefined() }\n", "does not compile"},
-		{"crashes", "package main\n\nfunc main() { panic(\"boom\") }\n", "panic: boom"},
-		{"exits at once", "package main\n\nfunc main() {}\n", "exit"},
-		{"hangs", "package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(time.Hour) }\n", "has not printed"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(tt.code), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			// The graders wait 15 s for a program that says nothing; the
-			// hang is reported the same way after a shorter wait.
-			rep, err := grade(ch, dir, "BOOK_WAIT=2s")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.allPass() {
-				t.Fatal("a broken submission passed")
-			}
-			var said []string
-			for _, x := range rep.Results {
-				if x.Graded {
-					said = append(said, x.Why...)
-				}
-			}
-			if all := rep.Broken + strings.Join(said, "\n"); !strings.Contains(all, tt.want) {
-				t.Errorf("report does not say %q:\n%s%s", tt.want, rep.Broken, strings.Join(said, "\n"))
-			}
-		})
 	}
 }
