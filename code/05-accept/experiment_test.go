@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -115,5 +116,32 @@ func TestExperimentStrace(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("the trace has no line matching %s:\n%s", re, out)
 		}
+	}
+}
+
+// TestExperimentEMFILE: the pitfall's commands, run as written while the
+// server waits in accept4, as it does by the time a reader has typed them:
+// prlimit lowers its limit to 4 descriptors, the client is still served,
+// and then the server ends with accept4's EMFILE, and go run reports exit
+// status 1.
+func TestExperimentEMFILE(t *testing.T) {
+	block := booktest.Experiment(t, "emfile")
+	m := booktest.NewMachine(t)
+	srv := m.Start("go run ./code/05-accept")
+	srv.WaitFor("listening on 127.0.0.1:8080\n")
+	m.Run(fmt.Sprintf(`until grep -qs '^%d 0x3 ' /proc/$(pgrep -o -x 05-accept)/task/*/syscall; do sleep 0.05; done`, unix.SYS_ACCEPT4))
+	if out := m.Run(block); !strings.Contains(out, `you said "hello"`) {
+		t.Errorf("the client was not served:\n%s", out)
+	}
+	srv.Wait()
+	want := "accept4(3, ?, SOCK_CLOEXEC) = -1 EMFILE (Too many open files)\n" +
+		"close(3) = 0\n" +
+		"accept4: too many open files\n" +
+		"exit status 1\n"
+	if out := srv.Output(); !strings.HasSuffix(out, want) {
+		t.Errorf("the server's terminal does not end with\n%s\nIt shows:\n%s", want, out)
+	}
+	if code := srv.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
 	}
 }

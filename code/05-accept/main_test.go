@@ -5,12 +5,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -546,6 +548,70 @@ func childEMFILE() int {
 	unix.Close(fd)
 	fmt.Printf("accept4 = EMFILE twice; queue length %d; after a close accept4 = 0 errors\n", info.Unacked)
 	return 0
+}
+
+// TestEMFILEEndsServer: what the chapter's pitfall shows. The idle server
+// holds 0, 1 and 2 and its listening socket, 3. With its limit lowered to
+// 4 descriptors (prlimit, as the chapter does) while it waits in accept4,
+// that accept4 keeps the descriptor it took before it began to wait, 4,
+// and the next client is served; the accept4 after it fails at once with
+// EMFILE, and the server ends: it closes 3, names accept4 and the error on
+// stderr, and exits with status 1. Then nothing listens on its port.
+func TestEMFILEEndsServer(t *testing.T) {
+	s := booktest.New(t)
+	srv := s.Start("server")
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", srv.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range fds {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "0 1 2 3" {
+		t.Fatalf("the idle server's descriptors are %s, want 0 1 2 3", got)
+	}
+	waitInAccept(t, srv.Pid())
+	if err := unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 4, Max: 4}, nil); err != nil {
+		t.Fatalf("prlimit: %v", err)
+	}
+	if c := s.Run("client", "-client", "-addr", srv.Addr()); c.ExitCode() != 0 {
+		t.Fatalf("the client was not served:\n%s", c.Output())
+	}
+	srv.Wait()
+	if code := srv.ExitCode(); code != 1 {
+		t.Errorf("server exit status %d, want 1", code)
+	}
+	want := "close(4) = 0\n" +
+		"accept4(3, ?, SOCK_CLOEXEC) = -1 EMFILE (Too many open files)\n" +
+		"close(3) = 0\n" +
+		"accept4: too many open files\n"
+	if out := srv.Output(); !strings.HasSuffix(out, want) {
+		t.Errorf("the server's output does not end with\n%s\nIt printed:\n%s", want, out)
+	}
+	if c, err := net.Dial("tcp", srv.Addr()); err == nil {
+		c.Close()
+		t.Errorf("connect %s after the server ended: no error, want ECONNREFUSED", srv.Addr())
+	} else if !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("connect %s after the server ended: %v, want ECONNREFUSED", srv.Addr(), err)
+	}
+	s.Check("emfile")
+}
+
+// waitInAccept waits until a thread of process pid is blocked in
+// accept4(3, ...), as /proc/PID/task/TID/syscall shows it.
+func waitInAccept(t *testing.T, pid int) {
+	t.Helper()
+	want := strconv.Itoa(unix.SYS_ACCEPT4) + " 0x3 "
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		for _, f := range files {
+			if sc, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(sc), want) {
+				return
+			}
+		}
+	}
+	t.Fatalf("process %d is not blocked in accept4(3, ...)", pid)
 }
 
 // --- helpers ---

@@ -785,3 +785,65 @@ func TestBuffersHoldData(t *testing.T) {
 		t.Errorf("receive queue %d + send queue %d; want both used, and %d in all", inq, outq, total)
 	}
 }
+
+// TestLineLimit: a line is at most maxLine bytes, newline included, as
+// chapter 7 says, however the reads cut the stream. A line of maxLine bytes
+// sent in one write comes back; one byte more, in one write, after a short
+// line in the same write, or across two reads, and the server drops the
+// client (on stderr, "no newline in 1024 bytes") and serves the next. The
+// server reads up to 4096 bytes at a time, so one read holds the whole
+// line: the check must not wait for a read that finds no newline.
+func TestLineLimit(t *testing.T) {
+	s := booktest.New(t)
+	srv := s.Start("server")
+	fits := strings.Repeat("x", maxLine-1) + "\n"
+	tooLong := "x" + fits
+	refused := 0
+	for i, c := range []struct {
+		name   string
+		writes []string // one write each; the server reads each before the next
+		echo   string   // what comes back before the server closes
+		ok     bool     // the server takes the client's lines
+	}{
+		{"a line of maxLine bytes", []string{fits}, fits, true},
+		{"a line of maxLine+1 bytes", []string{tooLong}, "", false},
+		{"a short line and one too long", []string{"hi\n" + tooLong}, "hi\n", false},
+		{"a line too long, in two reads", []string{tooLong[:1000], tooLong[1000:]}, "", false},
+	} {
+		conn, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		for j, w := range c.writes {
+			if _, err := io.WriteString(conn, w); err != nil {
+				t.Fatalf("%s: write: %v", c.name, err)
+			}
+			if j < len(c.writes)-1 { // wait until the server has read it
+				srv.WaitFor(fmt.Sprintf(", 4096) = %d\n", len(w)))
+			}
+		}
+		// End of file, so that a server that takes the line closes too.
+		conn.(*net.TCPConn).CloseWrite()
+		if !c.ok {
+			refused++
+		}
+		// A refused client's unread bytes may turn the close into a reset.
+		got, err := io.ReadAll(conn)
+		if err != nil && !errors.Is(err, unix.ECONNRESET) {
+			t.Errorf("%s: read: %v", c.name, err)
+		}
+		conn.Close()
+		srv.WaitForN("close(4) = 0", i+1)
+		if string(got) != c.echo {
+			t.Errorf("%s: the server sent back %d bytes, want %d", c.name, len(got), len(c.echo))
+		}
+		if n := strings.Count(srv.Output(), ": no newline in 1024 bytes\n"); n != refused {
+			t.Errorf("%s: the server reported %d lines too long, want %d. Its output:\n%s", c.name, n, refused, srv.Output())
+		}
+	}
+	srv.Interrupt()
+	if code := srv.ExitCode(); code != 0 {
+		t.Errorf("server exit status %d after SIGINT, want 0", code)
+	}
+}

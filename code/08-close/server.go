@@ -117,8 +117,10 @@ func echo(n narrator, fd int) error {
 			return nil
 		}
 		line = append(line, buf[:got]...)
+		// A line ends within maxLine bytes, newline included, whatever the
+		// reads brought; else a client could make the server buffer for ever.
 		for {
-			i := slices.Index(line, '\n')
+			i := slices.Index(line[:min(len(line), maxLine)], '\n')
 			if i < 0 {
 				break
 			}
@@ -127,10 +129,8 @@ func echo(n narrator, fd int) error {
 			}
 			line = line[i+1:]
 		}
-		// Without a limit, a client that never sends a newline could make
-		// the server buffer for ever.
 		if len(line) >= maxLine {
-			return fmt.Errorf("no newline in %d bytes", len(line))
+			return fmt.Errorf("no newline in %d bytes", maxLine)
 		}
 	}
 }

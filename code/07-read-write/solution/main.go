@@ -146,8 +146,10 @@ func echo(n narrator, w io.Writer, fd, bufsize int) error {
 		}
 		line = append(line, buf[:got]...)
 		reads++
+		// A line ends within maxLine bytes, newline included, whatever the
+		// reads brought; else a client could make the server buffer for ever.
 		for {
-			i := slices.Index(line, '\n')
+			i := slices.Index(line[:min(len(line), maxLine)], '\n')
 			if i < 0 {
 				break
 			}
@@ -158,10 +160,8 @@ func echo(n narrator, w io.Writer, fd, bufsize int) error {
 			line = line[i+1:]
 			reads = min(len(line), 1) // the rest came in this same read
 		}
-		// Without a limit, a client that never sends a newline could make
-		// the server buffer for ever.
 		if len(line) >= maxLine {
-			return fmt.Errorf("no newline in %d bytes", len(line))
+			return fmt.Errorf("no newline in %d bytes", maxLine)
 		}
 	}
 }
