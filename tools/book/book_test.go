@@ -41,6 +41,23 @@ What changed (see [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)):
 ::: diff
 
 ` + "```go\n::: listing not-a-directive.go\n```\n",
+		// Part I is written; Part II is not, yet.
+		"chapters/parts.md": `# The parts of the book
+
+Read by tools/book.
+
+## Part I: The first steps
+
+chapters: 01-02
+
+summary: Where the book begins.
+
+## Part II: Later steps
+
+chapters: 03-04
+
+summary: What comes next.
+`,
 		"chapters/figures/01-pic.svg": `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" role="img"><title>A dot</title><circle cx="5" cy="5" r="2"/></svg>`,
 		"code/01-first/main.go": `package main
 
@@ -136,7 +153,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "malformed transcript",
 			change: map[string]string{"code/01-first/testdata/run.txt": "hello\n"},
-			want:   []string{`chapters/01-first.md:10: code/01-first/testdata/run.txt: line 1: text before the first "=== PANE" line`},
+			want:   []string{`code/01-first/testdata/run.txt:1: text before the first "=== PANE" line (its test writes it: go test ./code/01-first -update)`},
 		},
 		{
 			name:   "missing figure",
@@ -151,7 +168,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "figure that is not XML",
 			change: map[string]string{"chapters/figures/01-pic.svg": "<svg>\n<title>x</title>\n<g></svg>"},
-			want:   []string{`chapters/figures/01-pic.svg: line 3: not well-formed XML: XML syntax error on line 3: element <g> closed by </svg>`},
+			want:   []string{`chapters/figures/01-pic.svg:3: not well-formed XML: <g> of line 3 is closed by </svg>`},
 		},
 		{
 			name:   "region without its end",
@@ -287,24 +304,28 @@ func TestLoadErrors(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			files := fixture()
-			for name, text := range tt.change {
-				if text == "" {
-					delete(files, name)
-				} else {
-					files[name] = text
-				}
-			}
-			root := writeBook(t, files)
-			_, err := Render(root)
-			if err == nil {
-				t.Fatalf("no error; want:\n%s", strings.Join(tt.want, "\n"))
-			}
-			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
-				t.Errorf("errors:\n%s\nwant:\n%s", got, want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantErrors(t, tt.change, tt.want) })
+	}
+}
+
+// wantErrors changes the fixture (a file's new text, or "" to remove the
+// file), renders it, and checks that the build prints exactly want.
+func wantErrors(t *testing.T, change map[string]string, want []string) {
+	t.Helper()
+	files := fixture()
+	for name, text := range change {
+		if text == "" {
+			delete(files, name)
+		} else {
+			files[name] = text
+		}
+	}
+	_, err := Render(writeBook(t, files))
+	if err == nil {
+		t.Fatalf("no error; want:\n%s", strings.Join(want, "\n"))
+	}
+	if got, want := err.Error(), strings.Join(want, "\n"); got != want {
+		t.Errorf("errors:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -348,43 +369,226 @@ func TestPage(t *testing.T) {
 	}
 }
 
-// A broken chapter must leave the site that was there untouched, and leave
-// no temporary directory behind.
-func TestFailedBuildKeepsSite(t *testing.T) {
+// Each case breaks chapters/parts.md (or the chapters it groups) in one way
+// and names every error the build must print.
+func TestPartErrors(t *testing.T) {
+	parts := fixture()["chapters/parts.md"]
+	edit := func(old, new string) map[string]string {
+		if !strings.Contains(parts, old) {
+			t.Fatalf("the fixture's parts.md has no %q", old)
+		}
+		return map[string]string{"chapters/parts.md": strings.Replace(parts, old, new, 1)}
+	}
+	tests := []struct {
+		name   string
+		change map[string]string // file -> new text ("" removes the file)
+		want   []string
+	}{
+		{
+			name:   "no parts file",
+			change: map[string]string{"chapters/parts.md": ""},
+			want:   []string{`chapters/parts.md: not found: it declares the book's parts ("## Part I: Title", then chapters: and summary:), and every chapter is in one`},
+		},
+		{
+			name:   "no parts",
+			change: map[string]string{"chapters/parts.md": "# The parts of the book\n\nNone yet.\n"},
+			want:   []string{`chapters/parts.md: no parts: each part is a heading "## Part I: Title", then its chapters: and summary: lines`},
+		},
+		{
+			name:   "a part with no chapter",
+			change: edit("chapters: 03-04\n", ""),
+			want:   []string{`chapters/parts.md:11: Part II names no chapters: give its chapters as chapters: FIRST-LAST (such as chapters: 10-12)`},
+		},
+		{
+			name:   "a part with no summary",
+			change: edit("summary: What comes next.\n", ""),
+			want:   []string{`chapters/parts.md:11: Part II has no summary: give one line on what it covers, as summary: ...`},
+		},
+		{
+			name: "a chapter in no part",
+			change: map[string]string{
+				"chapters/05-fifth.md":       "---\ntitle: Fifth\nsummary: The fifth step.\nprogram: code/05-fifth\n---\nProse.\n",
+				"code/05-fifth/main.go":      "package main\n\nfunc main() {}\n",
+				"code/05-fifth/main_test.go": "package main\n",
+			},
+			want: []string{`chapters/parts.md:13: chapter 05 (chapters/05-fifth.md) is in no part: the last part, Part II, ends at 04`},
+		},
+		{
+			name:   "parts numbered out of order",
+			change: edit("## Part II:", "## Part III:"),
+			want:   []string{`chapters/parts.md:11: Part III is out of order: the parts are numbered I, II, III, ... in book order, and this is Part II`},
+		},
+		{
+			name:   "parts out of book order",
+			change: edit("chapters: 01-02", "chapters: 03-04"),
+			want: []string{
+				`chapters/parts.md:7: Part I starts at chapter 03: the first part starts at 01`,
+				`chapters/parts.md:13: Part II starts at chapter 03, but Part I ends at 04: it must start at 05 (every chapter is in one part, the parts in book order)`,
+			},
+		},
+		{
+			name:   "a gap between parts",
+			change: edit("chapters: 03-04", "chapters: 04-05"),
+			want:   []string{`chapters/parts.md:13: Part II starts at chapter 04, but Part I ends at 02: it must start at 03 (every chapter is in one part, the parts in book order)`},
+		},
+		{
+			name:   "a chapter that cannot exist",
+			change: edit("chapters: 01-02", "chapters: 00-02"),
+			want:   []string{`chapters/parts.md:7: there is no chapter 00: chapters are numbered from 01`},
+		},
+		{
+			name:   "chapters backwards",
+			change: edit("chapters: 01-02", "chapters: 02-01"),
+			want:   []string{`chapters/parts.md:7: chapters: 02-01 runs backwards: FIRST-LAST, the first chapter first`},
+		},
+		{
+			name:   "chapters not numbers",
+			change: edit("chapters: 01-02", "chapters: 1-2"),
+			want:   []string{`chapters/parts.md:7: chapters: is FIRST-LAST in two-digit chapter numbers (chapters: 01-09), or one chapter (chapters: 20); got "1-2"`},
+		},
+		{
+			name:   "unknown key",
+			change: edit("summary: Where", "title: First\nsummary: Where"),
+			want:   []string{`chapters/parts.md:9: unknown key "title" in a part (known: chapters, summary); the part's title is in its heading`},
+		},
+		{
+			name:   "repeated key",
+			change: edit("summary: Where the book begins.", "chapters: 01-02\nsummary: Where the book begins."),
+			want:   []string{`chapters/parts.md:9: key "chapters" is repeated (first on line 7)`},
+		},
+		{
+			name:   "bad heading",
+			change: edit("## Part II: Later steps", "## Part 2: Later steps"),
+			want:   []string{`chapters/parts.md:11: a part's heading is "## Part I: Title" (a Roman numeral, a colon, the title), got "## Part 2: Later steps"`},
+		},
+		{
+			name:   "prose in a part",
+			change: edit("summary: Where the book begins.\n", "summary: Where the book begins.\nIt is long.\n"),
+			want:   []string{`chapters/parts.md:10: after its heading a part has only "chapters: FIRST-LAST" and "summary: ..." lines, got "It is long."`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { wantErrors(t, tt.change, tt.want) })
+	}
+}
+
+// The index shows every part with what it covers, and says which chapters
+// of a part are still to come; the sidebar, the single-page edition and
+// the chapters' own pages show the parts that have chapters; the search
+// finds a part by its name.
+func TestParts(t *testing.T) {
+	site := renderFixture(t)
+	index := string(site["index.html"])
+	for _, re := range []string{
+		`(?s)<h2 id="contents">Contents</h2>\s*<div class="part">\s*<h3 id="part-i">Part I: The first steps</h3>\s*<p class="part-summary">Where the book begins.</p>\s*<ol class="contents">\s*<li><a href="01-first.html">.*<li><a href="02-second.html">.*</ol>\s*</div>`,
+		// Not one chapter of Part II is written: its heading says so.
+		`(?s)<div class="part coming">\s*<h3 id="part-ii">Part II: Later steps</h3>\s*<p class="part-summary">What comes next.</p>\s*<p class="coming">Coming: chapters 3–4.</p>\s*</div>`,
+	} {
+		if !regexp.MustCompile(re).MatchString(index) {
+			t.Errorf("index.html does not match %s:\n%s", re, index)
+		}
+	}
+	sidebar := regexp.MustCompile(`(?s)<nav class="toc".*?</nav>`)
+	part1 := regexp.MustCompile(`(?s)<ol class="parts">\s*<li class="part"><span class="part-name">Part I: The first steps</span>\s*<ol>\s*<li[^>]*><a href="(\.\./)?01-first.html"[^>]*><span class="num">1</span> First</a></li>\s*<li[^>]*><a href="(\.\./)?02-second.html"`)
+	for name, data := range site {
+		if !strings.HasSuffix(name, ".html") {
+			continue
+		}
+		nav := sidebar.FindString(string(data))
+		if !part1.MatchString(nav) {
+			t.Errorf("the sidebar of %s does not show Part I and its chapters:\n%s", name, nav)
+		}
+		if strings.Contains(nav, "Part II") {
+			t.Errorf("the sidebar of %s shows Part II, which has no chapter:\n%s", name, nav)
+		}
+	}
+	if page := string(site["01-first.html"]); !strings.Contains(page, `<p class="kicker">Part I · Chapter 1</p>`) {
+		t.Error("01-first.html does not say it is in Part I")
+	}
+	book := string(site["book.html"])
+	for _, re := range []string{
+		`(?s)<ol class="contents">\s*<li class="part"><a href="#part-i">Part I: The first steps</a>\s*<ol>\s*<li><a href="#01-first">.*<li><a href="#02-second">`,
+		`(?s)<section class="part" id="part-i">\s*<p class="kicker">Part I</p>\s*<h1>The first steps</h1>\s*<p class="lead">Where the book begins.</p>\s*</section>\s*<section class="chapter" id="01-first">`,
+	} {
+		if !regexp.MustCompile(re).MatchString(book) {
+			t.Errorf("book.html does not match %s", re)
+		}
+	}
+	if strings.Contains(book, "Part II") {
+		t.Error("book.html shows Part II, which has no chapter")
+	}
+	search := string(site["assets/search-index.js"])
+	for _, want := range []string{
+		`{"p":"index.html","a":"part-i","t":"Part I: The first steps","c":"Contents","x":"Where the book begins.","w":" part i the first steps where book begins "}`,
+		`{"p":"index.html","a":"part-ii","t":"Part II: Later steps","c":"Contents","x":"What comes next. Coming: chapters 3–4.","w":" part ii later steps what comes next coming chapters 3 4 "}`,
+	} {
+		if !strings.Contains(search, want) {
+			t.Errorf("the search index lacks %s", want)
+		}
+	}
+
+	// A part with some chapters written shows them, in the sidebar too,
+	// and says which are still to come.
 	files := fixture()
-	root := writeBook(t, files)
-	site := filepath.Join(root, "site")
-	if err := Build(root, site); err != nil {
-		t.Fatal(err)
-	}
-	before, err := readTree(site)
+	files["chapters/03-third.md"] = "---\ntitle: Third\nsummary: The third step.\nprogram: code/03-third\n---\nProse.\n"
+	files["code/03-third/main.go"] = "package main\n\nfunc main() {}\n"
+	files["code/03-third/main_test.go"] = "package main\n"
+	site, err := Render(writeBook(t, files))
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(files["chapters/01-first.md"], "region=hello", "region=gone", 1)
-	if err := os.WriteFile(filepath.Join(root, "chapters/01-first.md"), []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
+	if !regexp.MustCompile(`(?s)<div class="part">\s*<h3 id="part-ii">Part II: Later steps</h3>\s*<p class="part-summary">What comes next.</p>\s*<ol class="contents">\s*<li><a href="03-third.html">.*</ol>\s*<p class="coming">Coming: chapter 4.</p>\s*</div>`).Match(site["index.html"]) {
+		t.Errorf("index.html does not show Part II with chapter 3 and chapter 4 to come:\n%s", site["index.html"])
 	}
-	if err := Build(root, site); err == nil {
-		t.Fatal("build of a broken chapter succeeded")
+	if nav := sidebar.FindString(string(site["03-third.html"])); !strings.Contains(nav, `<span class="part-name">Part II: Later steps</span>`) {
+		t.Errorf("the sidebar does not show Part II once it has a chapter:\n%s", nav)
 	}
-	after, err := readTree(site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after) != len(before) {
-		t.Fatalf("site has %d files after a failed build, %d before", len(after), len(before))
-	}
-	for name, data := range before {
-		if string(after[name]) != string(data) {
-			t.Errorf("%s changed after a failed build", name)
-		}
-	}
-	entries, _ := os.ReadDir(root)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "site.") {
-			t.Errorf("left behind: %s", e.Name())
-		}
+}
+
+// A broken chapter, or a hostile figure, must leave the site that was
+// there untouched, and leave no temporary directory behind.
+func TestFailedBuildKeepsSite(t *testing.T) {
+	for name, change := range map[string]map[string]string{
+		"broken chapter": {"chapters/01-first.md": strings.Replace(fixture()["chapters/01-first.md"], "region=hello", "region=gone", 1)},
+		"hostile figure": {"chapters/figures/01-pic.svg": `<svg xmlns="http://www.w3.org/2000/svg"><title>t</title><script>alert(1)</script></svg>`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeBook(t, fixture())
+			site := filepath.Join(root, "site")
+			if err := Build(root, site); err != nil {
+				t.Fatal(err)
+			}
+			before, err := readTree(site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for file, text := range change {
+				if err := os.WriteFile(filepath.Join(root, file), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := Build(root, site); err == nil {
+				t.Fatal("the build succeeded")
+			}
+			after, err := readTree(site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before) {
+				t.Fatalf("site has %d files after a failed build, %d before", len(after), len(before))
+			}
+			for name, data := range before {
+				if string(after[name]) != string(data) {
+					t.Errorf("%s changed after a failed build", name)
+				}
+			}
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), "site.") {
+					t.Errorf("left behind: %s", e.Name())
+				}
+			}
+		})
 	}
 }
 
@@ -482,6 +686,36 @@ func TestDiffListing(t *testing.T) {
 	}
 }
 
+// A chapter that builds on an earlier chapter than the one before it says
+// so with from=, and its diff compares with that chapter's program.
+func TestDiffFrom(t *testing.T) {
+	files := fixture()
+	files["chapters/03-third.md"] = "---\ntitle: Third\nsummary: The third step.\nprogram: code/03-third\n---\nFrom the first:\n\n::: diff from=01-first\n"
+	files["code/03-third/main.go"] = strings.Replace(files["code/01-first/main.go"], `"hello"`, `"hello, third"`, 1)
+	files["code/03-third/main_test.go"] = "package main\n"
+	got, err := Render(writeBook(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(got["03-third.html"])
+	for _, re := range []string{
+		`From <a href="code/01-first.html#main.go">code/01-first/main.go</a>`,
+		`class="line del">.*hello&#34;`,
+		`class="line ins">.*hello, third`,
+	} {
+		if !regexp.MustCompile(re).MatchString(page) {
+			t.Errorf("03-third.html: the diff from 01-first lacks %s", re)
+		}
+	}
+
+	files["chapters/03-third.md"] = strings.Replace(files["chapters/03-third.md"], "from=01-first", "from=04-later", 1)
+	_, err = Render(writeBook(t, files))
+	want := `chapters/03-third.md:8: diff from=04-later: no earlier chapter is named so`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a diff from a chapter that is not earlier: got %v, want an error containing %q", err, want)
+	}
+}
+
 // The site makes no request outside itself: no script, style, image or
 // font from another host.
 func TestNoExternalRequests(t *testing.T) {
@@ -546,6 +780,11 @@ func BenchmarkBuild20(b *testing.B) {
 		}
 	}
 	copyDir("chapters/figures", "chapters/figures")
+	parts, err := os.ReadFile(filepath.Join(root, "chapters", "parts.md"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	files["chapters/parts.md"] = string(parts) // the book's plan has 20 chapters
 	for i := 0; i < 20; i++ {
 		ch := real.Chapters[i%len(real.Chapters)]
 		slug := fmt.Sprintf("%02d%s", i+1, ch.Slug[2:])

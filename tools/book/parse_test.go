@@ -54,6 +54,7 @@ func TestParseDirective(t *testing.T) {
 		{"::: listing main.go region=accept", &Block{Kind: "listing", File: "main.go", Region: "accept"}, ""},
 		{"::: diff", &Block{Kind: "diff"}, ""},
 		{"::: diff file=client.go", &Block{Kind: "diff", File: "client.go"}, ""},
+		{"::: diff from=07-read-write", &Block{Kind: "diff", From: "07-read-write"}, ""},
 		{"::: transcript run", &Block{Kind: "transcript", File: "run"}, ""},
 		{`::: figure a.svg caption="Two words"`, &Block{Kind: "figure", File: "a.svg", Caption: "Two words"}, ""},
 		{`::: figure a.svg`, nil, `x.md:3: figure needs caption="..."`},
@@ -63,6 +64,8 @@ func TestParseDirective(t *testing.T) {
 		{"::: listing a.go region=", nil, `x.md:3: option region= needs a value`},
 		{"::: listing a.go lines=1-4", nil, `x.md:3: unknown option "lines" for listing (known: region)`},
 		{"::: transcript run region=x", nil, `x.md:3: unknown option "region" for transcript (known: )`},
+		{"::: listing a.go region=a region=b", nil, `x.md:3: option region= is given twice`},
+		{`::: figure a.svg caption=x caption="y z"`, nil, `x.md:3: option caption= is given twice`},
 		{"::: show main.go", nil, `x.md:3: unknown directive "show" (known: diff, exercises, figure, listing, transcript)`},
 	}
 	for _, tt := range tests {
@@ -112,9 +115,13 @@ func TestParseTranscript(t *testing.T) {
 	if !reflect.DeepEqual(panes, want) {
 		t.Errorf("panes = %q, want %q", panes, want)
 	}
-	for _, bad := range []string{"", "output\n=== server\n"} {
-		if _, err := parseTranscript(bad); err == nil {
-			t.Errorf("parseTranscript(%q) succeeded", bad)
+	for bad, want := range map[string]string{
+		"":                     "line 1: the transcript is empty",
+		"\n\n":                 "line 1: the transcript is empty",
+		"output\n=== server\n": `line 1: text before the first "=== PANE" line`,
+	} {
+		if _, err := parseTranscript(bad); err == nil || err.Error() != want {
+			t.Errorf("parseTranscript(%q) = %v, want %s", bad, err, want)
 		}
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 )
 
@@ -38,7 +37,7 @@ func newRenderer(b *Book) (*siteRenderer, error) {
 		goldmark.WithParserOptions(parser.WithAutoHeadingID()),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(markdownCode{r}, 100))),
 	)
-	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink, "testsLink": testsLink}).ParseFS(theme, "theme/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink, "testsLink": testsLink, "partLabel": partLabel}).ParseFS(theme, "theme/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +57,14 @@ type page struct {
 	Content template.HTML
 	Files   []programFile
 	Tests   bool // a program's tests page
-	Whole   []chapterContent
+	Whole   []partContent
+}
+
+// partContent is a part as the single-page edition shows it: the chapters
+// of it that are written.
+type partContent struct {
+	Part     *Part
+	Chapters []chapterContent
 }
 
 // chapterContent is a chapter as the single-page edition shows it.
@@ -82,7 +88,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	}
 	var errs Errors
 	var index []searchEntry
-	var whole []chapterContent
+	whole := map[*Chapter]template.HTML{}
 	r.highlightAll()
 	exec := func(name, tmpl string, p page) {
 		var buf bytes.Buffer
@@ -100,7 +106,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 			continue
 		}
 		exec(chapterLink(ch), "chapter.html", page{Book: r.book, Title: ch.Title, Current: ch, Chapter: ch, Content: content})
-		whole = append(whole, chapterContent{ch, onePage(ch, r.book.Chapters, content)})
+		whole[ch] = onePage(ch, r.book.Chapters, content)
 		index = append(index, sections(ch, string(content))...)
 		// The program on one page, its tests on another: test files are long,
 		// and the program is what the chapter's listings link to.
@@ -131,8 +137,23 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		exec(chapterLink(pg), "page.html", page{Book: r.book, Title: pg.Title, Current: pg, Chapter: pg, Content: content})
 		index = append(index, sections(pg, string(content))...)
 	}
+	index = append(index, partEntries(r.book.Parts)...)
 	files["assets/search-index.js"] = searchIndex(index)
-	exec("book.html", "book.html", page{Book: r.book, Title: r.book.Title + ": the whole book", Whole: whole})
+	// The single-page edition is the book as written: a part with no
+	// chapter yet has nothing to show there.
+	var parts []partContent
+	for _, p := range r.book.Parts {
+		pc := partContent{Part: p}
+		for _, ch := range p.Chapters {
+			if content, ok := whole[ch]; ok {
+				pc.Chapters = append(pc.Chapters, chapterContent{ch, content})
+			}
+		}
+		if len(pc.Chapters) > 0 {
+			parts = append(parts, pc)
+		}
+	}
+	exec("book.html", "book.html", page{Book: r.book, Title: r.book.Title + ": the whole book", Whole: parts})
 	if len(errs) == 0 {
 		errs = checkLinks(files, r.sourceOf)
 	}
@@ -226,12 +247,14 @@ func programLink(ch *Chapter, fragment string) string {
 // chapterHTML renders a chapter's Markdown and puts each directive's block
 // where its placeholder paragraph is.
 func (r *siteRenderer) chapterHTML(ch *Chapter) (template.HTML, Errors) {
+	body := []byte(ch.Body)
+	doc := r.md.Parser().Parse(text.NewReader(body))
+	errs := checkMarkdown(ch, body, doc)
 	var buf bytes.Buffer
-	if err := r.md.Convert([]byte(ch.Body), &buf); err != nil {
+	if err := r.md.Renderer().Render(&buf, body, doc); err != nil {
 		return "", Errors{{Pos{File: ch.File}, err.Error()}}
 	}
 	html := buf.String()
-	var errs Errors
 	figures := 0
 	for i, blk := range ch.Blocks {
 		var out string
@@ -325,7 +348,7 @@ func (r *siteRenderer) diff(ch *Chapter, blk *Block) string {
 				cls, oldN, newN, l.Op, code)
 		}
 	}
-	prev := ch.Prev
+	prev := blk.Base
 	caption := fmt.Sprintf(`From <a href="%s">%s</a> to <a href="%s">%s</a>: <span class="added">+%d</span> <span class="removed">−%d</span> lines`,
 		fileLink(prev, path.Base(blk.Old), path.Base(blk.Old)), blk.Old, fileLink(ch, path.Base(blk.File), path.Base(blk.File)), blk.File, added, removed)
 	if len(hs) == 0 {
@@ -340,7 +363,8 @@ func (r *siteRenderer) exercises() string {
 	var b strings.Builder
 	b.WriteString(`<table class="exercises"><thead><tr><th>Chapter</th><th>Exercise</th><th>Checked by</th></tr></thead><tbody>`)
 	for _, ch := range r.book.Chapters {
-		data, _ := os.ReadFile(filepath.Join(r.book.sources.root, ch.Program, "grade", "grade_test.go"))
+		// No grader, or one that cannot be read, means checked by hand.
+		data, _ := r.book.sources.read(ch.Program + "/grade/grade_test.go")
 		graded := exercises.Graded(string(data))
 		for _, x := range exercises.List(ch.Body) {
 			how := "hand"
@@ -373,8 +397,7 @@ func firstOf(h hunk, old bool) int {
 // stylesheet fits as many panes side by side as the window has room for,
 // wrapping longer lines with a hanging indent rather than cutting them.
 func (r *siteRenderer) transcript(blk *Block) string {
-	data := mustReadFile(r.book.sources.root, blk.File)
-	panes, _ := parseTranscript(data)
+	panes := blk.Panes
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div class="transcript panes-%d"><div class="panes">`, len(panes))
 	for _, p := range panes {
@@ -413,12 +436,8 @@ const (
 )
 
 func (r *siteRenderer) figure(ch *Chapter, n int, blk *Block) string {
-	svg := mustReadFile(r.book.sources.root, blk.File)
-	if i := strings.Index(svg, "<svg"); i > 0 {
-		svg = svg[i:] // drop an XML declaration or comment before the root
-	}
 	return fmt.Sprintf(`<figure class="diagram">%s<figcaption>Figure %d.%d. %s</figcaption></figure>`,
-		svg, ch.Num, n, template.HTMLEscapeString(blk.Caption))
+		blk.SVG, ch.Num, n, template.HTMLEscapeString(blk.Caption))
 }
 
 // markdownCode renders fenced code in the prose (C signatures, shell

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,18 +75,28 @@ const liveScript = `<script>(function () {
   poll();
 })();</script>`
 
-// liveHandler serves the site, adds liveScript to each page, and answers
-// /__book/wait?v=N when the version is no longer N (or after 25 s).
-func liveHandler(dir string, l *live) http.Handler {
-	files := http.FileServer(http.Dir(dir))
+// How long the preview waits for a client. A browser on the same machine
+// sends its headers at once, and opens a new connection when it needs one:
+// a connection that sends nothing for this long is closed, so an idle or
+// stalled client cannot hold one open for ever. A long poll of /__book/wait
+// is a request being answered, not an idle connection: it is not cut.
+const (
+	headerTimeout = 5 * time.Second
+	idleTimeout   = 5 * time.Second
+	longPoll      = 25 * time.Second
+)
+
+// liveHandler serves the site in dir, adds liveScript to each page, and
+// answers /__book/wait?v=N when the version is no longer N (or after
+// longPoll). It answers only requests that name it by its address, addr.
+func liveHandler(dir string, l *live, addr net.Addr) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/__book/wait", func(w http.ResponseWriter, r *http.Request) {
-		v, ch := 0, (chan struct{})(nil)
+	mux.HandleFunc("GET /__book/wait", func(w http.ResponseWriter, r *http.Request) {
 		seen, _ := strconv.Atoi(r.URL.Query().Get("v"))
-		if v, _, ch = l.state(); v == seen {
+		if v, _, ch := l.state(); v == seen {
 			select {
 			case <-ch:
-			case <-time.After(25 * time.Second):
+			case <-time.After(longPoll):
 			case <-r.Context().Done():
 				return
 			}
@@ -94,27 +106,79 @@ func liveHandler(dir string, l *live) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(map[string]any{"v": v, "err": errText})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Path
-		if strings.HasSuffix(name, "/") {
-			name += "index.html"
-		}
-		if !strings.HasSuffix(name, ".html") {
-			w.Header().Set("Cache-Control", "no-store")
-			files.ServeHTTP(w, r)
-			return
-		}
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(name, "/"))))
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		data = bytes.Replace(data, []byte("</body>"), []byte(liveScript+"\n</body>"), 1)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write(data)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		serveSiteFile(w, r, dir)
 	})
-	return mux
+	return onlyHost(addr, mux)
+}
+
+// serveSiteFile answers with the file of the site in dir that the request
+// names, and never with a file outside it. r.URL.Path is already decoded:
+// "/..%2f..%2fetc%2fpasswd" arrives as "/../../etc/passwd". fs.ValidPath
+// refuses every ".." and ".", and a leading or doubled slash; os.Root then
+// refuses whatever would still leave dir, through a symlink in site/ that
+// points out of it.
+func serveSiteFile(w http.ResponseWriter, r *http.Request, dir string) {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "" || strings.HasSuffix(name, "/") {
+		name += "index.html"
+	}
+	if !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	// Opened for each request, not once: each build replaces site/ with a
+	// new directory, and a root opened earlier stays on the old one.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		http.Error(w, "the site is not built", http.StatusServiceUnavailable)
+		return
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() { // no directory listings
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if path.Ext(name) != ".html" {
+		http.ServeContent(w, r, name, info.ModTime(), f)
+		return
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("reading %s: %v", name, err), http.StatusInternalServerError)
+		return
+	}
+	data = bytes.Replace(data, []byte("</body>"), []byte(liveScript+"\n</body>"), 1)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(data)
+}
+
+// onlyHost answers only requests whose Host is the preview's own loopback
+// address, as 127.0.0.1, [::1] or localhost, with its port. A page of
+// another site can have its name resolve to 127.0.0.1 (DNS rebinding) and
+// then read what its scripts fetch from "its" server: the book, and the
+// build's errors. The browser still sends that site's name as Host.
+func onlyHost(addr net.Addr, h http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(addr.String()) // a TCP address has one
+	allowed := map[string]bool{strings.ToLower(addr.String()): true}
+	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
+		allowed[net.JoinHostPort(host, port)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed[strings.ToLower(r.Host)] {
+			http.Error(w, "this server answers only to http://"+net.JoinHostPort("127.0.0.1", port)+"/", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // snapshot describes the watched files: a change to any of them changes it.
@@ -139,6 +203,11 @@ func snapshot(root string, dirs ...string) string {
 // process builds, which is faster.
 func rebuild(ctx context.Context, root, site string, toolsChanged bool) error {
 	if !toolsChanged {
+		// Highlights are kept from one build to the next, so that a
+		// rebuild highlights only the files that changed. keep starts a
+		// build: what the build before used is at hand, anything older
+		// (an edited file's earlier versions) is forgotten.
+		keptHighlights.keep()
 		return Build(root, site)
 	}
 	cmd := exec.CommandContext(ctx, "go", "run", "./tools/book", "build")
@@ -151,24 +220,29 @@ func rebuild(ctx context.Context, root, site string, toolsChanged bool) error {
 }
 
 // serve builds the site, serves it on ln, and rebuilds it whenever
-// chapters/, code/ or tools/ change, until ctx ends.
+// chapters/, code/ or tools/ change, until ctx ends. It closes ln, also
+// when the first build fails: a browser waiting on it is told at once.
 func serve(ctx context.Context, root string, ln net.Listener) error {
+	defer ln.Close()
 	site := filepath.Join(root, "site")
-	keptHighlights.keep() // rebuilds highlight only the files that changed
 	l := newLive()
 	// Look at the sources before the first build, not after it: an edit
 	// made while it runs, or before the loop below starts, is then seen
 	// as a change, never taken for what was built.
 	content, tools := snapshot(root, "chapters", "code"), snapshot(root, "tools")
 	seen, seenTools := content, tools // the last snapshot taken, built or not
-	if err := Build(root, site); err != nil {
+	if err := rebuild(ctx, root, site, false); err != nil {
 		if _, statErr := os.Stat(site); statErr != nil {
 			return buildFailed(err) // nothing to serve
 		}
 		fmt.Fprintln(os.Stderr, buildFailed(err))
 		l.set(err.Error())
 	}
-	srv := &http.Server{Handler: liveHandler(site, l), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           liveHandler(site, l, ln.Addr()),
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
+	}
 	fmt.Printf("serving the book on http://%s/ (rebuilt when chapters/, code/ or tools/ change; Ctrl-C to stop)\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -22,15 +22,6 @@ func mustRead(name string) []byte {
 	return data
 }
 
-// mustReadFile reads a file that Load has already checked exists.
-func mustReadFile(root, name string) string {
-	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
-	if err != nil {
-		panic(fmt.Sprintf("%s was checked by Load but cannot be read now: %v", name, err))
-	}
-	return string(data)
-}
-
 // Render loads the book in root and returns the site's files by path.
 func Render(root string) (map[string][]byte, error) {
 	b, err := Load(root)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"html/template"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/alecthomas/chroma/v2"
 	"github.com/alecthomas/chroma/v2/lexers"
@@ -25,33 +28,107 @@ type source struct {
 // lineRange is lines First..Last (1-based, inclusive) of a file.
 type lineRange struct{ First, Last int }
 
-// sources reads each file once per build.
+// sources reads each file once per build, and only the book's own files.
 type sources struct {
-	root  string
-	files map[string]*source
-	errs  map[string]Errors // problems in a file's markers, reported once
+	root  string // as given
+	real  string // root with every link followed: what "inside the book" means
+	files map[string]*sourceFile
 }
 
-func newSources(root string) *sources {
-	return &sources{root: root, files: map[string]*source{}, errs: map[string]Errors{}}
+// sourceFile is one program file as read: its source, the problems in its
+// markers (reported once, however many listings show it), or why it could
+// not be read.
+type sourceFile struct {
+	src  *source
+	errs Errors
+	err  error
+}
+
+func newSources(root string) (*sources, error) {
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("the book's directory: %w", err)
+	}
+	return &sources{root: root, real: real, files: map[string]*sourceFile{}}, nil
 }
 
 var markerRE = regexp.MustCompile(`^\s*//\s*(region|endregion)\b\s*(.*?)\s*$`)
 
-// get reads path (relative to the root). A missing file is an error; a
-// file whose markers are wrong is returned with its errors.
+// get reads path (relative to the root) with read. A file whose markers are
+// wrong is returned with their errors.
 func (ss *sources) get(path string) (*source, Errors, error) {
-	if s, ok := ss.files[path]; ok {
-		return s, ss.errs[path], nil
+	if f, ok := ss.files[path]; ok {
+		return f.src, f.errs, f.err
 	}
-	data, err := os.ReadFile(filepath.Join(ss.root, filepath.FromSlash(path)))
+	f := &sourceFile{}
+	ss.files[path] = f
+	data, err := ss.read(path)
 	if err != nil {
+		f.err = err
 		return nil, nil, err
 	}
-	s, errs := parseSource(path, string(data))
-	ss.files[path] = s
-	ss.errs[path] = errs
-	return s, errs, nil
+	f.src, f.errs = parseSource(path, string(data))
+	return f.src, f.errs, nil
+}
+
+// read reads name (relative to the root, with slashes) and refuses what
+// the site must not show: a file whose real path, every link followed, is
+// outside the book (a link to /etc/passwd would be published), anything but
+// a regular file (a FIFO would block the build), and bytes that are not
+// UTF-8 (every page says it is UTF-8). Those are an *Error at the file; a
+// missing file is an error that wraps fs.ErrNotExist.
+func (ss *sources) read(name string) ([]byte, error) {
+	real, err := ss.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(real)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, &Error{Pos{File: name}, "not a regular file: the site shows only the book's own files"}
+	}
+	// The real path, not the name: a link swapped since resolve is not
+	// followed.
+	data, err := os.ReadFile(real)
+	if err != nil {
+		return nil, err
+	}
+	if e := checkUTF8(name, data); e != nil {
+		return nil, e
+	}
+	return data, nil
+}
+
+// resolve returns the real path of name (a file or a directory, relative to
+// the root), or an *Error when it is outside the book.
+func (ss *sources) resolve(name string) (string, error) {
+	real, err := filepath.EvalSymlinks(filepath.Join(ss.root, filepath.FromSlash(name)))
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(ss.real, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", &Error{Pos{File: name}, fmt.Sprintf("a link to %s, outside the book: the site shows only the book's own files", real)}
+	}
+	return real, nil
+}
+
+// checkUTF8 reports the first byte of data that is not UTF-8, at its line.
+func checkUTF8(name string, data []byte) *Error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			line := 1 + bytes.Count(data[:i], []byte("\n"))
+			return &Error{Pos{name, line}, fmt.Sprintf("not UTF-8 (byte 0x%02x): pages are UTF-8", data[i])}
+		}
+		i += size
+	}
+	return nil
 }
 
 // parseSource splits text into lines and finds its region markers:
@@ -115,32 +192,45 @@ func (s *source) highlighted(h *highlighter, n int) template.HTML {
 }
 
 // highlights keeps highlighted files across builds, by content, for make
-// serve: a rebuild after an edit highlights only the files that changed. A
-// build run once (make site, the tests, the benchmarks) keeps nothing.
+// serve: a rebuild after an edit highlights only the files that changed.
+// Each build keeps what it uses and has at hand what the build before it
+// used; anything older is forgotten, so an edited file's earlier versions
+// are not kept for ever. A build run once (make site, the tests, the
+// benchmarks) keeps nothing.
 type highlights struct {
-	mu sync.Mutex
-	on bool
-	m  map[string][]template.HTML
+	mu   sync.Mutex
+	on   bool
+	m    map[string][]template.HTML // used by the build under way
+	last map[string][]template.HTML // used by the build before it, not yet by this one
 }
 
 var keptHighlights highlights
 
-// keep turns keeping on, for the rest of this process.
+// keep starts a build that keeps its highlights for the next one. A build
+// that failed before it highlighted anything leaves the one before it at
+// hand.
 func (k *highlights) keep() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if len(k.m) > 0 {
+		k.last = k.m
+	}
 	k.on, k.m = true, map[string][]template.HTML{}
 }
 
 func (k *highlights) get(key string, make func() []template.HTML) []template.HTML {
 	k.mu.Lock()
 	html, ok := k.m[key]
+	if !ok {
+		if html, ok = k.last[key]; ok {
+			delete(k.last, key) // into k.m, below
+		}
+	}
 	on := k.on
 	k.mu.Unlock()
-	if ok {
-		return html
+	if !ok {
+		html = make()
 	}
-	html = make()
 	if on {
 		k.mu.Lock()
 		k.m[key] = html

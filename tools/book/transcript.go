@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/xml"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -17,6 +15,9 @@ type pane struct {
 // parseTranscript reads the format tools/booktest writes: "=== NAME" starts
 // a pane, and every other line belongs to the pane above it.
 func parseTranscript(text string) ([]pane, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, &transcriptError{1, "the transcript is empty"}
+	}
 	var panes []pane
 	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
 		if name, ok := strings.CutPrefix(line, "=== "); ok {
@@ -24,49 +25,20 @@ func parseTranscript(text string) ([]pane, error) {
 			continue
 		}
 		if len(panes) == 0 {
-			return nil, fmt.Errorf("line %d: text before the first \"=== PANE\" line", i+1)
+			return nil, &transcriptError{i + 1, "text before the first \"=== PANE\" line"}
 		}
 		p := &panes[len(panes)-1]
 		p.Lines = append(p.Lines, line)
 	}
-	if len(panes) == 0 {
-		return nil, fmt.Errorf("empty transcript")
-	}
 	return panes, nil
 }
 
-// checkSVG makes sure a figure is well-formed SVG with a text alternative,
-// since it is pasted into the page as it is.
-func checkSVG(text string) error {
-	d := xml.NewDecoder(strings.NewReader(text))
-	depth, root, title := 0, "", false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			line, _ := d.InputPos()
-			return fmt.Errorf("line %d: not well-formed XML: %v", line, err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth == 0 {
-				root = t.Name.Local
-			}
-			if depth == 1 && t.Name.Local == "title" {
-				title = true
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-		}
-	}
-	switch {
-	case root != "svg":
-		return fmt.Errorf("the root element must be <svg>, got <%s>", root)
-	case !title:
-		return fmt.Errorf("no <title> in <svg>: a figure needs a text alternative")
-	}
-	return nil
+// transcriptError is a problem at a line of a transcript.
+type transcriptError struct {
+	Line int
+	Msg  string
+}
+
+func (e *transcriptError) Error() string {
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 }
