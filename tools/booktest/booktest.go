@@ -19,6 +19,8 @@ package booktest
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	gobuild "go/build"
@@ -201,20 +203,68 @@ func Build(t testing.TB) string {
 // build that fails is recorded as the program's start failure.
 func build(t testing.TB, dir string, grader bool) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "prog")
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, programFiles(t, dir)...)...)
-	cmd.Dir = moduleRoot(t, wd)
+	root := moduleRoot(t, wd)
+	files := programFiles(t, dir)
+	bin := filepath.Join(t.TempDir(), "prog")
+	// A grader runs in a process of its own for each exercise, or for each
+	// program graded: BOOK_BUILD_CACHE, set by tools/grade, keeps programs
+	// already built, by their sources, so each is compiled and linked once.
+	cache := os.Getenv("BOOK_BUILD_CACHE")
+	var cached string
+	if cache != "" {
+		cached = filepath.Join(cache, sourceKey(t, root, files))
+		if _, err := os.Stat(cached); err == nil {
+			return cached
+		}
+		// A name of its own (not the PID: each grading run has a PID
+		// namespace of its own, where the test binary's PID is the same).
+		f, err := os.CreateTemp(cache, "build-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		bin = f.Name()
+		defer os.Remove(bin) // left only if the build failed
+	}
+	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, files...)...)
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		if grader {
 			startFailure.set("it does not compile")
 		}
 		t.Fatalf("the program in %s does not compile:\n%s", dir, out)
 	}
+	if cached != "" {
+		// Two processes may build the same program at once: each renames
+		// a whole binary into place, and either is the same program.
+		if err := os.Rename(bin, cached); err != nil {
+			t.Fatal(err)
+		}
+		bin = cached
+	}
 	return bin
+}
+
+// sourceKey names a build of files by everything that decides it: the Go
+// toolchain, the module's go.mod and go.sum, GOFLAGS, and each file's name
+// and contents.
+func sourceKey(t testing.TB, root string, files []string) string {
+	t.Helper()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", goTool(), os.Getenv("GOFLAGS"), os.Getenv("GOOS"))
+	for _, f := range append([]string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}, files...) {
+		data, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // programFiles lists the absolute paths of dir's Go files, tests left out,

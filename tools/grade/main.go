@@ -116,6 +116,8 @@ type chapter struct {
 	titles  map[int]string // exercise number -> title, from the chapter's prose
 	graded  map[int]bool   // the exercises that have a grader
 	testBin string         // the graders, compiled by compile
+	builds  string         // where booktest keeps the programs it built (BOOK_BUILD_CACHE)
+	toJSON  []string       // the command that turns the test binary's output into events
 }
 
 func (c *chapter) dir() string { return filepath.Join(c.root, "code", c.slug) }
@@ -159,6 +161,22 @@ func findChapter(root, arg string) (*chapter, error) {
 // files only.
 func (c *chapter) compile(dir string) error {
 	c.testBin = filepath.Join(dir, c.slug+".test")
+	c.builds = filepath.Join(dir, "programs")
+	if err := os.MkdirAll(c.builds, 0o755); err != nil {
+		return err
+	}
+	// test2json itself, rather than go tool test2json: a grading run is
+	// one of many, and the go command costs more to start than the tool
+	// (it asks each of the compiler, assembler, linker and C compiler for
+	// its version first). go tool -n builds the tool if need be and says
+	// where it is.
+	c.toJSON = []string{"go", "tool", "test2json"}
+	if out, err := exec.Command("go", "tool", "-n", "test2json").Output(); err == nil {
+		tool := strings.TrimSpace(string(out))
+		if _, err := os.Stat(tool); err == nil {
+			c.toJSON = []string{tool}
+		}
+	}
 	steps := [][]string{
 		{"test", "-c", "-tags", "grade", "-o", c.testBin, "./code/" + c.slug + "/grade"},
 		{"build", "-o", os.DevNull, "./code/" + c.slug},

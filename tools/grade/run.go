@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +39,12 @@ func runGraders(ch *chapter, dir string, opts options) (*runOutput, error) {
 	defer os.RemoveAll(tmp)
 	// The graders' own time-out comes first, so that the test binary says
 	// which grader was running; the sandbox is killed at the limit.
-	cmd := sandboxFor().command(ctx, "go", "tool", "test2json", "-t", ch.testBin,
+	args := append(slices.Clone(ch.toJSON), "-t", ch.testBin,
 		"-test.v=test2json", "-test.count=1", "-test.timeout="+(limit-limit/8).String(), "-test.run="+opts.runPattern())
+	cmd := sandboxFor().command(ctx, args[0], args[1:]...)
 	// go test runs a test binary in its package's directory.
 	cmd.Dir = filepath.Join(ch.dir(), "grade")
-	cmd.Env = append(append(os.Environ(), opts.env...), "BOOK_PROGRAM="+dir, "TMPDIR="+tmp)
+	cmd.Env = append(append(os.Environ(), opts.env...), "BOOK_PROGRAM="+dir, "TMPDIR="+tmp, "BOOK_BUILD_CACHE="+ch.builds)
 	out := &runOutput{exercises: map[int]*exerciseOutput{}}
 	cmd.Stdout = &lineWriter{line: out.event}
 	// Each is written by a goroutine of its own.
