@@ -13,7 +13,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test deps fmt vet darwin check staticcheck update bench exercise class
+.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix exercise class
 
 # The preview: make serve [ADDR=127.0.0.1:8001] (127.0.0.1:8000 by default).
 # The generator is built into BOOK and run as make's own child, not under go
@@ -79,6 +79,11 @@ update:
 # How long a full build of the site takes.
 bench:
 	$(GO) test -run '^$$' -bench Build -benchtime 20x ./tools/book
+
+# Unix domain sockets against TCP on loopback, side by side in one run
+# (chapter 10): round-trip latency and throughput, and their ratio.
+bench-unix:
+	$(GO) test -run '^$$' -bench . ./code/10-unix
 
 # Grade your work on a chapter's exercises: make exercise CH=05
 # (PROGRAM=DIR grades a copy of the program in DIR instead of code/NN-slug,
