@@ -50,6 +50,9 @@ func TestExperimentDrops(t *testing.T) {
 	script := booktest.PrivateTmp + e("build") + e("server") +
 		"for i in $(seq 300); do ss -Huln | grep -q :8080 && break; sleep 0.1; done # test: wait until bound\n" +
 		"echo @ss # test\n" + e("ss") + e("stop") +
+		// kill returns once the signal is sent, maybe before the server
+		// has stopped; a reader typing the next command gives it time.
+		"for i in $(seq 300); do grep -q '^[0-9]* ([^)]*) T' /proc/$!/stat && break; sleep 0.01; done # test: until stopped\n" +
 		"echo @flood # test\n" + e("flood") +
 		"echo @ss-full # test\n" + e("ss-full") +
 		"echo @snmp # test\n" + e("snmp") + e("cont") +
