@@ -47,23 +47,37 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skip("Chromium is not installed (apt-get install chromium): browser tests skipped")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// Start the browser now, with no deadline on this first run.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+	// On a loaded machine Chromium now and then dies while it starts
+	// (its crash handler reports it before the first page): that is not
+	// the book's fault, so it gets three tries, each with a profile of its
+	// own. What goes wrong once it runs fails the test as always.
+	var failures []string
+	for range 3 {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.NoSandbox, // CI runs as root
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.UserDataDir(t.TempDir()),
+		)
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(actx)
+		// Start the browser now, with no deadline on this first run.
+		err := chromedp.Do(ctx)
+		if err == nil {
+			t.Cleanup(func() { cancel(); cancelAlloc() })
+			return ctx
+		}
+		cancel()
+		cancelAlloc()
+		failures = append(failures, err.Error())
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		t.Logf("start Chromium: %s; trying again", line)
 	}
-	return ctx
+	t.Fatalf("start Chromium, three times:\n%s", strings.Join(failures, "\n"))
+	return nil
 }
 
 // builtBook is the real book, built once for all the browser tests, in a
