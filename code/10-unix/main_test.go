@@ -124,7 +124,9 @@ func TestStale(t *testing.T) {
 	if !strings.Contains(busy.Output(), "another server is listening there") || busy.ExitCode() != 1 {
 		t.Errorf("a second server: want it to find the first and exit 1:\n%s", busy.Output())
 	}
-	srv.WaitFor("close(4) = 0") // the second server's probe, accepted and ended
+	// The server's own probe at start closed a 4 already; the second
+	// close(4) ends the second server's probe, accepted and ended.
+	srv.WaitForN("close(4) = 0", 2)
 	srv.Interrupt()
 	s.Check("stale")
 }
