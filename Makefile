@@ -13,7 +13,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix exercise class
+.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix bench-http exercise class
 
 # The preview: make serve [ADDR=127.0.0.1:8001] (127.0.0.1:8000 by default).
 # The generator is built into BOOK and run as make's own child, not under go
@@ -84,6 +84,23 @@ bench:
 # (chapter 10): round-trip latency and throughput, and their ratio.
 bench-unix:
 	$(GO) test -run '^$$' -bench . ./code/10-unix
+
+# The book's capstone against nginx and net/http's FileServer, side by side
+# in one run on this book's site/ and a 1 KiB and a 1 MiB file: requests
+# per second, p50/p99 latency and server CPU time per request at 1, 100 and
+# 1,000 keep-alive connections, and memory per idle connection at 10,000.
+# Each server is pinned to one CPU and wrk to another. nginx's configuration
+# is tools/benchhttp/nginx.conf. ARGS="-d 1s -servers nginx,net/http" for
+# a shorter run; go run ./tools/benchhttp -h lists the options.
+bench-http: site
+	@need=""; \
+	command -v nginx >/dev/null 2>&1 || need="$$need nginx"; \
+	command -v wrk >/dev/null 2>&1 || need="$$need wrk"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing$$need (Debian packages the benchmark uses)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need; \
+	fi
+	$(GO) run ./tools/benchhttp $(ARGS)
 
 # Grade your work on a chapter's exercises: make exercise CH=05
 # (PROGRAM=DIR grades a copy of the program in DIR instead of code/NN-slug,
