@@ -19,6 +19,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // The book's transcript: a server, one client, Ctrl-C.
 func TestTranscript(t *testing.T) {
 	s := booktest.New(t)

@@ -31,7 +31,7 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(booktest.Run(m))
 	case "fds":
 		childListFDs()
 	case "wait":

@@ -31,7 +31,7 @@ const childEnv = "BIND_CHAPTER_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(booktest.Run(m))
 	case "bind":
 		// Bind 127.0.0.1:PORT for each PORT argument; print what happened.
 		for _, arg := range os.Args[1:] {

@@ -23,6 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // PIDs change from run to run; the transcripts show them renumbered.
 const pidRE = `(?:kill |kill -USR1 )(\d+)`
 

@@ -32,7 +32,7 @@ const childEnv = "BOOK_05_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(booktest.Run(m))
 	case "wait":
 		// Hold every descriptor inherited until the parent closes stdin.
 		io.Copy(io.Discard, os.Stdin)

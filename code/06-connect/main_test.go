@@ -21,6 +21,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // tupleRE matches the line each end prints about its connection.
 var tupleRE = regexp.MustCompile(`connection: TCP, local (\S+), remote (\S+)\n`)
 

@@ -23,6 +23,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // TestTranscript records what the chapter shows: an echo server reading
 // through a 16-byte buffer, a client that sends two lines and checks each
 // echo, and a client that sends three lines in one write and reads the

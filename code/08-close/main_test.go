@@ -20,6 +20,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // clientAddr is the local address the client printed for its connection.
 func clientAddr(t *testing.T, p *booktest.Proc) netip.AddrPort {
 	t.Helper()

@@ -527,7 +527,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(child(mode))
 	}
-	os.Exit(m.Run())
+	os.Exit(booktest.Run(m))
 }
 
 // brokenSocket returns a socket whose peer has closed it and answered a

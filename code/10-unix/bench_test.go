@@ -11,6 +11,7 @@ import (
 	"testing"
 	"text/tabwriter"
 
+	"github.com/socket-to-server/book/tools/booktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,7 +132,7 @@ func BenchmarkThroughput(b *testing.B) {
 // TestMain runs the tests and benchmarks, then, if benchmarks ran, prints
 // Unix and TCP side by side.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := booktest.Run(m)
 	get := func(name string) float64 {
 		v, _ := results.Load(name)
 		f, _ := v.(float64)

@@ -22,6 +22,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // waitStopped waits until the process pid is stopped (state T), so that
 // nothing it could still do races with what the test does next.
 func waitStopped(t *testing.T, pid int) {

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 			os.Exit(code)
 		}
 	}
-	os.Exit(m.Run())
+	os.Exit(booktest.Run(m))
 }
 
 // setupNS mounts the test's files in the new namespaces, then runs the

@@ -17,6 +17,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // renumberPIDs shows the children's process IDs as 1001, 1002, ... in the
 // order they appear: in the marks of their lines, in start, wait and kill.
 func renumberPIDs(s *booktest.Session) {

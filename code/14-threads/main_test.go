@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "setrlimit RLIMIT_STACK:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	os.Exit(booktest.Run(m))
 }
 
 // TestTranscript records the chapter's first run: a client that connects

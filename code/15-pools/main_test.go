@@ -16,6 +16,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // connectTo connects to addr, with a bound on every wait, and closes the
 // connection when the test ends.
 func connectTo(t *testing.T, addr string) net.Conn {

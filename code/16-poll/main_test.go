@@ -20,6 +20,10 @@ import (
 	"github.com/socket-to-server/book/tools/booktest"
 )
 
+// TestMain builds the program once for all the tests, not once per session
+// (booktest.Run).
+func TestMain(m *testing.M) { os.Exit(booktest.Run(m)) }
+
 // dialTest connects to addr with a bounded wait, and closes the connection
 // when the test ends (closing it twice is harmless).
 func dialTest(t *testing.T, addr string) net.Conn {

@@ -93,6 +93,17 @@ var builtBook struct {
 // site's URL and its pages.
 func serveBook(t *testing.T) (string, []string) {
 	t.Helper()
+	site, pages := realSite(t)
+	srv := httptest.NewServer(http.FileServer(http.Dir(site)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/", pages
+}
+
+// realSite builds the real book once for all the tests that read it (the
+// browser tests, TestSiteIsCurrent), and returns the directory of the
+// site and its pages. A test must not change what is in it.
+func realSite(t *testing.T) (string, []string) {
+	t.Helper()
 	b := &builtBook
 	b.once.Do(func() {
 		if b.dir, b.err = os.MkdirTemp("", "book-browser-"); b.err != nil {
@@ -112,11 +123,9 @@ func serveBook(t *testing.T) (string, []string) {
 		sort.Strings(b.pages)
 	})
 	if b.err != nil {
-		t.Fatal(b.err)
+		t.Fatalf("the book does not build:\n%v", b.err)
 	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(b.dir, "site"))))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/", b.pages
+	return filepath.Join(b.dir, "site"), b.pages
 }
 
 func TestMain(m *testing.M) {
@@ -256,14 +265,26 @@ func evalWithin[T any](t *testing.T, tb *tab, limit time.Duration, js string) T 
 // Every page loads with no console error, no failed request, nothing from
 // outside the site, and a favicon that loads; every link within the site
 // leads to a page that loaded and to an element that is on it; on a
-// phone-sized screen no page scrolls sideways.
+// phone-sized screen no page scrolls sideways. At both sizes, the
+// transcripts pass TestBrowserTranscripts's check here, where the page is
+// loaded anyway: a page load is most of what these tests cost.
 func TestBrowserEveryPage(t *testing.T) {
 	t.Parallel()
 	tb, site, pages := openBook(t)
 	ids := map[string]map[string]bool{} // page -> the ids its DOM has
 	links := map[string][]string{}      // page -> the site's pages and anchors it links to
+	transcripts := func(p string, width int) {
+		t.Helper()
+		if strings.HasPrefix(p, "code/") {
+			return // a program's pages have no transcript
+		}
+		for _, problem := range eval[[]string](t, tb, transcriptCheck) {
+			t.Errorf("%s at %d px: %s", p, width, problem)
+		}
+	}
 	for _, p := range pages {
 		tb.run(t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(site+p))
+		transcripts(p, 1280)
 		ids[p] = map[string]bool{}
 		for _, id := range eval[[]string](t, tb, `Array.from(document.querySelectorAll("[id]"), e => e.id)`) {
 			ids[p][id] = true
@@ -285,6 +306,7 @@ func TestBrowserEveryPage(t *testing.T) {
 			w := eval[int](t, tb, `document.documentElement.scrollWidth`)
 			t.Errorf("%s: on a 375 px screen the page is %d px wide", p, w)
 		}
+		transcripts(p, 375)
 		tb.check(t, p)
 	}
 	for _, p := range pages {
@@ -303,6 +325,39 @@ func TestBrowserEveryPage(t *testing.T) {
 	}
 }
 
+// transcriptCheck lists what is wrong with the page's transcripts at the
+// present window size (TestBrowserTranscripts says what it checks).
+const transcriptCheck = `(() => {
+	const out = [], wide = innerWidth > 832;
+	const prose = document.querySelector("main p").getBoundingClientRect().width;
+	const edge = document.documentElement.clientWidth;
+	document.querySelectorAll(".transcript").forEach((tr, i) => {
+		const n = "transcript " + (i + 1) + " (" + tr.querySelector(".recorded").textContent.split(";")[0] + ")";
+		const r = tr.getBoundingClientRect();
+		if (r.right > edge + 0.5) out.push(n + " reaches past the window: " + r.right + " > " + edge);
+		if (wide && r.width < prose + 64) out.push(n + " is " + r.width + " px wide, no wider than the prose's " + prose);
+		const panes = Array.from(tr.querySelectorAll(".pane"));
+		for (const p of panes) {
+			const pr = p.getBoundingClientRect();
+			for (const l of p.querySelectorAll(".tl")) {
+				if (l.scrollWidth > l.clientWidth + 1 || l.getBoundingClientRect().right > pr.right + 0.5)
+					out.push(n + ": a line is cut off: " + l.textContent.trim());
+			}
+		}
+		const rows = {};
+		for (const p of panes) {
+			const pr = p.getBoundingClientRect();
+			const row = rows[Math.round(pr.top)] ||= {left: pr.left, right: pr.right, n: 0};
+			row.left = Math.min(row.left, pr.left); row.right = Math.max(row.right, pr.right); row.n++;
+		}
+		for (const row of Object.values(rows)) {
+			if (row.right - row.left < r.width - 1) out.push(n + ": a row of " + row.n + " pane(s) leaves " + Math.round(r.width - (row.right - row.left)) + " px empty");
+		}
+		if (wide && panes.length === 2 && Object.keys(rows).length !== 1) out.push(n + ": its two panes are not side by side");
+	});
+	return out;
+})()`
+
 // Transcripts use the room the window has. Beside the contents they are
 // wider than the prose; no line is cut off (a long one wraps inside its
 // pane); nothing reaches past the window; two panes sit side by side on a
@@ -311,49 +366,16 @@ func TestBrowserEveryPage(t *testing.T) {
 func TestBrowserTranscripts(t *testing.T) {
 	t.Parallel()
 	tb, site, pages := openBook(t)
-	const check = `(() => {
-		const out = [], wide = innerWidth > 832;
-		const prose = document.querySelector("main p").getBoundingClientRect().width;
-		const edge = document.documentElement.clientWidth;
-		document.querySelectorAll(".transcript").forEach((tr, i) => {
-			const n = "transcript " + (i + 1) + " (" + tr.querySelector(".recorded").textContent.split(";")[0] + ")";
-			const r = tr.getBoundingClientRect();
-			if (r.right > edge + 0.5) out.push(n + " reaches past the window: " + r.right + " > " + edge);
-			if (wide && r.width < prose + 64) out.push(n + " is " + r.width + " px wide, no wider than the prose's " + prose);
-			const panes = Array.from(tr.querySelectorAll(".pane"));
-			for (const p of panes) {
-				const pr = p.getBoundingClientRect();
-				for (const l of p.querySelectorAll(".tl")) {
-					if (l.scrollWidth > l.clientWidth + 1 || l.getBoundingClientRect().right > pr.right + 0.5)
-						out.push(n + ": a line is cut off: " + l.textContent.trim());
-				}
-			}
-			const rows = {};
-			for (const p of panes) {
-				const pr = p.getBoundingClientRect();
-				const row = rows[Math.round(pr.top)] ||= {left: pr.left, right: pr.right, n: 0};
-				row.left = Math.min(row.left, pr.left); row.right = Math.max(row.right, pr.right); row.n++;
-			}
-			for (const row of Object.values(rows)) {
-				if (row.right - row.left < r.width - 1) out.push(n + ": a row of " + row.n + " pane(s) leaves " + Math.round(r.width - (row.right - row.left)) + " px empty");
-			}
-			if (wide && panes.length === 2 && Object.keys(rows).length !== 1) out.push(n + ": its two panes are not side by side");
-		});
-		return out;
-	})()`
-	for _, size := range [][2]int64{{1280, 900}, {1920, 1080}, {375, 740}} {
-		for _, p := range pages {
-			if strings.HasPrefix(p, "code/") {
-				continue
-			}
-			steps := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(site + p)}
-			if size[0] < 800 {
-				steps[0] = chromedp.EmulateViewport(size[0], size[1], chromedp.EmulateMobile)
-			}
-			tb.run(t, steps...)
-			for _, problem := range eval[[]string](t, tb, check) {
-				t.Errorf("%s at %d px: %s", p, size[0], problem)
-			}
+	// TestBrowserEveryPage, which loads every page at 1280 px and at
+	// 375 px (a phone) anyway, runs the same check at those sizes; here,
+	// at 1920 px.
+	for _, p := range pages {
+		if strings.HasPrefix(p, "code/") {
+			continue
+		}
+		tb.run(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(site+p))
+		for _, problem := range eval[[]string](t, tb, transcriptCheck) {
+			t.Errorf("%s at %d px: %s", p, 1920, problem)
 		}
 	}
 	tb.check(t, "transcripts")

@@ -217,6 +217,11 @@ func build(t testing.TB, dir string, grader bool) string {
 	var cached string
 	if cache != "" {
 		cached = filepath.Join(cache, sourceKey(t, root, files))
+		// Runs that start together build the same program (tools/grade
+		// grades the chapter's own once per exercise, all at once): the
+		// first builds it, holding a lock on a file beside it, and the
+		// others wait for it rather than each building it too.
+		defer lockFile(cached + ".lock")()
 		if _, err := os.Stat(cached); err == nil {
 			return cached
 		}
@@ -230,14 +235,10 @@ func build(t testing.TB, dir string, grader bool) string {
 		bin = f.Name()
 		defer os.Remove(bin) // left only if the build failed
 	}
-	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, files...)...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if grader {
-			startFailure.set("it does not compile")
-		}
-		t.Fatalf("the program in %s does not compile:\n%s", dir, out)
+	if cache == "" && builds.dir != "" {
+		return buildShared(t, root, dir, files, bin)
 	}
+	goBuild(t, root, dir, files, bin, grader)
 	if cached != "" {
 		// Two processes may build the same program at once: each renames
 		// a whole binary into place, and either is the same program.
@@ -247,6 +248,103 @@ func build(t testing.TB, dir string, grader bool) string {
 		bin = cached
 	}
 	return bin
+}
+
+// lockFile takes an exclusive lock on the file at path, made if need be,
+// and returns what releases it. The kernel releases it too, should the
+// process die holding it. Where the lock cannot be had, it does nothing:
+// the builds then happen side by side, as they may.
+func lockFile(path string) (unlock func()) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() } // closing the only descriptor releases the lock
+}
+
+// goBuild compiles files, the program in dir, into bin.
+func goBuild(t testing.TB, root, dir string, files []string, bin string, grader bool) {
+	t.Helper()
+	cmd := exec.Command(goTool(), append([]string{"build", "-o", bin}, files...)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if grader {
+			startFailure.set("it does not compile")
+		}
+		t.Fatalf("the program in %s does not compile:\n%s", dir, out)
+	}
+}
+
+// builds is the test binary's own cache of the programs its tests build,
+// by their sources, when its TestMain runs the tests with Run.
+var builds struct {
+	dir  string // "": each test builds the program itself
+	mu   sync.Mutex
+	keys map[string]*sync.Mutex // one per program, held while it is built
+}
+
+// Run runs a package's tests, as m.Run does, with a cache of the programs
+// they build: a chapter's tests start its program in a dozen sessions,
+// and each would otherwise pay a go build and a link of its own, most of
+// the CPU time some packages' tests take. Each program is built once per
+// test binary, by its sources, and each test still gets a binary of its
+// own in its temporary directory (a hard link to the cached one). The
+// cache is removed when the tests end. A package whose TestMain does not
+// call Run builds the program in each test, as before.
+func Run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "booktest-builds-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "booktest: no build cache:", err)
+		return m.Run()
+	}
+	defer os.RemoveAll(dir)
+	builds.dir = dir
+	builds.keys = map[string]*sync.Mutex{}
+	return m.Run()
+}
+
+// buildShared builds the program in dir into the test binary's cache, if
+// an earlier test has not, and links it at bin. Tests that run in
+// parallel wait for the one build of their program rather than each
+// making one.
+func buildShared(t testing.TB, root, dir string, files []string, bin string) string {
+	t.Helper()
+	key := sourceKey(t, root, files)
+	builds.mu.Lock()
+	mu := builds.keys[key]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		builds.keys[key] = mu
+	}
+	builds.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	cached := filepath.Join(builds.dir, key)
+	if _, err := os.Stat(cached); err != nil {
+		goBuild(t, root, dir, files, cached+".tmp", false)
+		if err := os.Rename(cached+".tmp", cached); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(cached, bin); err != nil {
+		// Another file system: a copy, as the test's own.
+		if err := copyExecutable(cached, bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin
+}
+
+func copyExecutable(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o755)
 }
 
 // sourceKey names a build of files by everything that decides it: the Go

@@ -26,26 +26,73 @@ func TestMain(m *testing.M) {
 	if !set {
 		flag.Set("test.parallel", "8")
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
-// chaptersWithGraders lists the chapters whose programs have graders.
-func chaptersWithGraders(t *testing.T) []*chapter {
+// built holds each chapter's graders, compiled once for all the tests that
+// grade with them, in a directory TestMain removes. Compiling is a go test
+// -c and a go build, each a link of its own, seconds of CPU on a machine
+// that runs the rest of the suite beside it; grading only reads what they
+// made, and programs built for one test (the reference solution, the
+// chapter's own) are found in BOOK_BUILD_CACHE by the next.
+var built struct {
+	mu       sync.Mutex
+	dir      string
+	chapters map[int]*compiledChapter
+}
+
+type compiledChapter struct {
+	once sync.Once
+	ch   *chapter
+	err  error
+}
+
+// sharedChapter finds chapter num and compiles its graders, or returns
+// those another test compiled.
+func sharedChapter(num string) (*chapter, error) {
+	ch, err := findChapter(root, num)
+	if err != nil {
+		return nil, err
+	}
+	built.mu.Lock()
+	if built.dir == "" {
+		if built.dir, err = os.MkdirTemp("", "grade-test-"); err != nil {
+			built.mu.Unlock()
+			return nil, err
+		}
+		built.chapters = map[int]*compiledChapter{}
+	}
+	c := built.chapters[ch.num]
+	if c == nil {
+		c = &compiledChapter{}
+		built.chapters[ch.num] = c
+	}
+	dir := filepath.Join(built.dir, ch.slug)
+	built.mu.Unlock()
+	c.once.Do(func() {
+		c.ch, c.err = ch, ch.compile(dir)
+	})
+	return c.ch, c.err
+}
+
+// chaptersWithGraders lists the numbers ("01") of the chapters whose
+// programs have graders.
+func chaptersWithGraders(t *testing.T) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(root, "code", "[0-9][0-9]-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var chs []*chapter
+	var chs []string
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "grade", "grade_test.go")); err != nil {
 			continue
 		}
-		ch, err := findChapter(root, filepath.Base(d)[:2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		chs = append(chs, ch)
+		chs = append(chs, filepath.Base(d)[:2])
 	}
 	return chs
 }
@@ -73,18 +120,19 @@ func TestGradersProveThemselves(t *testing.T) {
 		errs    []error
 	}
 	var plans []plan
-	// The graders are compiled once per chapter, not once per run.
-	bin := t.TempDir()
-	compiled := make([]error, len(chs))
+	// The graders are compiled once per chapter, not once per run (nor
+	// once per test: the tests of hostile submissions share them).
+	compiled := make([]*chapter, len(chs))
+	errs := make([]error, len(chs))
 	var wg sync.WaitGroup
-	for i, ch := range chs {
-		wg.Go(func() { compiled[i] = ch.compile(bin) })
+	for i, num := range chs {
+		wg.Go(func() { compiled[i], errs[i] = sharedChapter(num) })
 	}
 	wg.Wait()
-	if err := errors.Join(compiled...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	for _, ch := range chs {
+	for _, ch := range compiled {
 		patches, errs := wrongSolutions(ch, ch.graded)
 		plans = append(plans, plan{ch, sortedKeys(ch.graded), patches, errs})
 	}

@@ -18,14 +18,12 @@ import (
 // graders are quick (4 exercises in about 3 s), and chapter 1, whose
 // program is a server.
 
-// compiled finds chapter num and compiles its graders for the test.
+// compiled finds chapter num with its graders compiled, once for all the
+// tests (sharedChapter).
 func compiled(t *testing.T, num string) *chapter {
 	t.Helper()
-	ch, err := findChapter(root, num)
+	ch, err := sharedChapter(num)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.compile(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	return ch

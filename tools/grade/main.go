@@ -155,10 +155,12 @@ func findChapter(root, arg string) (*chapter, error) {
 }
 
 // compile compiles the graders into a test binary in dir, once for all the
-// programs graded, and builds the chapter's own program, which fetches the
-// modules it needs and fills the build cache: a grading run has no network
-// (see sandbox.go), and each submission's build then compiles its own
-// files only.
+// programs graded, and compiles the packages the chapter's own program
+// needs, which fetches the modules and fills the build cache: a grading
+// run has no network (see sandbox.go), and each submission's build then
+// compiles its own files only. The program itself is not linked here (go
+// list -export compiles without linking): a link costs as much CPU as a
+// small compile, and the grading runs link what they run.
 func (c *chapter) compile(dir string) error {
 	c.testBin = filepath.Join(dir, c.slug+".test")
 	c.builds = filepath.Join(dir, "programs")
@@ -179,7 +181,7 @@ func (c *chapter) compile(dir string) error {
 	}
 	steps := [][]string{
 		{"test", "-c", "-tags", "grade", "-o", c.testBin, "./code/" + c.slug + "/grade"},
-		{"build", "-o", os.DevNull, "./code/" + c.slug},
+		{"list", "-export", "-deps", "-f", "{{if .Error}}{{.Error}}{{end}}", "./code/" + c.slug},
 	}
 	errs := make([]error, len(steps))
 	done := make(chan struct{})
