@@ -5,7 +5,8 @@
 #                programs' tests and transcripts, their shape (tools/programs),
 #                the proof of every exercise grader against the solution and
 #                the wrong solutions (tools/grade), the generator's tests,
-#                and the check that site/ is current
+#                the check that site/ is current, and a bounded fuzz run of
+#                chapter 19's HTTP parser
 #
 # Chapter order, titles and programs come from chapters/; nothing here lists them.
 
@@ -13,7 +14,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix bench-http exercise class
+.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix bench-servers bench-http exercise class
 
 # The preview: make serve [ADDR=127.0.0.1:8001] (127.0.0.1:8000 by default).
 # The generator is built into BOOK and run as make's own child, not under go
@@ -29,14 +30,21 @@ serve:
 site:
 	$(GO) run ./tools/book build
 
+# tools/grade and tools/book, the longest packages, are named first: go test
+# starts packages in the order given, two at a time on two cores, and the
+# short chapter packages then run beside them instead of before them. After
+# the tests, chapter 19's HTTP parser is fuzzed for a bounded time from its
+# seed corpus (code/19-http/testdata/fuzz); a failing input is saved there
+# and fails the run.
 test: deps fmt vet darwin
-	$(GO) test ./...
+	$(GO) test ./tools/grade ./tools/book ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./code/19-http
 
 # What the tests need beyond Go, from Debian's packages: Chromium for the
 # browser tests, ss, ip and nstat (iproute2) for the socket-state checks,
 # patch for the graders' wrong solutions, and what the chapters' "see it
 # yourself" commands call, which the tests run as written: strace, nc
-# (netcat-openbsd), pgrep (procps) and unshare (util-linux).
+# (netcat-openbsd), pgrep (procps), unshare (util-linux) and curl.
 deps:
 	@need=""; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need="$$need chromium"; \
@@ -46,6 +54,7 @@ deps:
 	command -v nc >/dev/null 2>&1 || need="$$need netcat-openbsd"; \
 	command -v pgrep >/dev/null 2>&1 || need="$$need procps"; \
 	command -v unshare >/dev/null 2>&1 || need="$$need util-linux"; \
+	command -v curl >/dev/null 2>&1 || need="$$need curl"; \
 	if [ -n "$$need" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$need (Debian packages the tests use)"; \
@@ -84,6 +93,14 @@ bench:
 # (chapter 10): round-trip latency and throughput, and their ratio.
 bench-unix:
 	$(GO) test -run '^$$' -bench . ./code/10-unix
+
+# Every server of Parts I and III under the same loads, on this machine
+# (chapter 18): requests per second, the server's CPU time per request,
+# p50 and p99 latency, and memory and threads per idle connection, with
+# the machine named above the table. The servers run on CPU 0 and the
+# load generator on CPU 1 when there are two. About 100 s on 2 cores.
+bench-servers:
+	$(GO) run ./code/18-measure -q
 
 # The book's capstone against nginx and net/http's FileServer, side by side
 # in one run on this book's site/ and a 1 KiB and a 1 MiB file: requests
