@@ -95,14 +95,17 @@ func idleAt(t *testing.T, name string, n int) idleRow {
 }
 
 // TestEventLoopsKeepTheirThreads: poll, epoll and Go's netpoller hold 500
-// connections with the threads they had for one (the runtime may start a
-// thread or two of its own: a margin of 2).
+// connections with about the threads they had for one, where a thread per
+// connection would be 500 more. About: Go's runtime starts threads of its
+// own, more on a loaded machine (a goroutine that the scheduler finds in a
+// system call for a while gets its P handed to a new thread: 6 became 9
+// once in CI), so the margin is 16, far below 500.
 func TestEventLoopsKeepTheirThreads(t *testing.T) {
 	booktest.CheckFDs(t)
 	for _, name := range []string{"poll", "epoll", "netpoller"} {
 		one, many := idleAt(t, name, 1), idleAt(t, name, 500)
-		if many.threads > one.threads+2 || many.procs != 1 {
-			t.Errorf("%s: %d threads with 1 connection, %d with 500 (in %d processes); want the same, in 1", name, one.threads, many.threads, many.procs)
+		if many.threads > one.threads+16 || many.procs != 1 {
+			t.Errorf("%s: %d threads with 1 connection, %d with 500 (in %d processes); want about the same (at most 16 more), in 1", name, one.threads, many.threads, many.procs)
 		}
 	}
 }
