@@ -230,6 +230,7 @@ var refused = []struct {
 	{"a signed Content-Length", "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: +2\r\n\r\nhi", 400},
 	{"Transfer-Encoding and Content-Length", "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
 	{"a final coding that is not chunked", "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+	{"chunked with a Kelvin sign for its k", "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chun\u212aed\r\n\r\n0\r\n\r\n", 400},
 	{"chunked twice", "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400},
 	{"a coding not implemented", "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
 	{"Transfer-Encoding in HTTP/1.0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},

@@ -1,10 +1,9 @@
 //go:build linux
 
 // The HTTP/1.1 request parser (RFC 9112): the request line, the header
-// section, the empty line; the body is in body.go. It keeps no state
-// between calls: each call parses the buffer from its start, so a request
-// split over many reads is parsed again each time more of it comes. The
-// limits bound what that costs.
+// section, the empty line; the body is in body.go. It keeps no state between
+// calls: each parses the buffer from its start, so a request split over many
+// reads is parsed again each time more comes. The limits bound that cost.
 
 package main
 
@@ -150,8 +149,7 @@ func (p *parser) request() (*request, error) {
 
 // parseTarget splits the target into its path and, in the absolute form
 // (http://host/path, which a server must accept: RFC 9112 3.2.2), its
-// authority. The asterisk form is OPTIONS's only, and OPTIONS is not
-// implemented.
+// authority. The asterisk form is OPTIONS's only: not implemented.
 func (r *request) parseTarget() error {
 	if strings.IndexFunc(r.target, func(c rune) bool { return c <= ' ' || c >= 0x7f }) >= 0 {
 		return bad(400, "a control, a space or a byte over 0x7e in the target")
@@ -273,20 +271,22 @@ func (r *request) semantics() error {
 
 // endregion semantics
 
-// elements splits a comma-separated field value into its elements, lower case,
-// without the empty ones (RFC 9110 5.6.1).
+// elements splits a comma-separated field value into its elements, without
+// the empty ones (RFC 9110 5.6.1), lowering tokens only: they are ASCII, and
+// strings.ToLower makes a Kelvin sign "k", so "chun\u212aed" would be chunked.
 func elements(v string) []string {
 	var out []string
 	for e := range strings.SplitSeq(v, ",") {
-		if e = strings.ToLower(strings.Trim(e, " \t")); e != "" {
+		if e = strings.Trim(e, " \t"); isToken(e) {
+			out = append(out, strings.ToLower(e))
+		} else if e != "" {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// hostChars are the bytes a Host value may hold: a name or an address,
-// and a port (RFC 3986's reg-name, IP-literal and port).
+// hostChars: a Host value's bytes (RFC 3986's reg-name, IP-literal and port).
 const hostChars = letters + "0123456789-._~!$&'()*+,;=:[]%"
 
 // isToken reports whether s is a token: the characters of a method or a
