@@ -1,10 +1,14 @@
 # From socket() to Server: every command the book needs.
 #
 #   make serve   build the site and serve it on http://127.0.0.1:8000
+#   make site    build site/ (the pages, the single-page edition, the EPUB),
+#                then print the PDF into it with Chromium when it is installed
+#   make pdf     print site/socket-to-server.pdf from the single-page edition
 #   make test    every test: formatting, vet, a macOS cross-build, the
 #                programs' tests and transcripts, their shape (tools/programs),
 #                the proof of every exercise grader against the solution and
-#                the wrong solutions (tools/grade), the generator's tests,
+#                the wrong solutions (tools/grade), the generator's tests (the EPUB
+#                through epubcheck, the PDF's structure),
 #                the check that site/ is current, and a bounded fuzz run of
 #                chapter 19's HTTP parser
 #
@@ -14,7 +18,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve site test deps fmt vet darwin check staticcheck update bench bench-unix bench-servers bench-http exercise class
+.PHONY: serve site pdf test deps fmt vet darwin check staticcheck update bench bench-unix bench-servers bench-http exercise class
 
 # The preview: make serve [ADDR=127.0.0.1:8001] (127.0.0.1:8000 by default).
 # The generator is built into BOOK and run as make's own child, not under go
@@ -27,8 +31,23 @@ serve:
 	$(GO) build -o "$(BOOK)" ./tools/book
 	exec "$(BOOK)" serve $(if $(ADDR),-addr $(ADDR))
 
+# The site, then its PDF printed by Chromium when it is installed (without
+# it, site/ keeps the PDF it has, linked: the build never touches it). The
+# PDF is printed again only when the book it was printed from changed: the
+# same book prints to other bytes each time (Chromium's dates and ids).
 site:
 	$(GO) run ./tools/book build
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then \
+	  $(GO) run ./tools/book pdf; \
+	else \
+	  echo "Chromium is not installed: site/socket-to-server.pdf not printed (apt-get install chromium, then make pdf)"; \
+	fi
+
+# The PDF edition: book.html printed by headless Chromium into
+# site/socket-to-server.pdf, then the site built again so that every page
+# links it with its size. About 25 s.
+pdf:
+	$(GO) run ./tools/book pdf
 
 # tools/grade and tools/book, the longest packages, are named first: go test
 # starts packages in the order given, two at a time on two cores, so those
@@ -45,7 +64,9 @@ test: deps fmt vet darwin
 # browser tests, ss, ip and nstat (iproute2) for the socket-state checks,
 # patch for the graders' wrong solutions, and what the chapters' "see it
 # yourself" commands call, which the tests run as written: strace, nc
-# (netcat-openbsd), pgrep (procps), unshare (util-linux) and curl.
+# (netcat-openbsd), pgrep (procps), unshare (util-linux) and curl; epubcheck
+# (and the Java it runs on) to validate the EPUB, and poppler-utils
+# (pdftotext, pdfimages) to read the PDF.
 deps:
 	@need=""; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need="$$need chromium"; \
@@ -56,6 +77,8 @@ deps:
 	command -v pgrep >/dev/null 2>&1 || need="$$need procps"; \
 	command -v unshare >/dev/null 2>&1 || need="$$need util-linux"; \
 	command -v curl >/dev/null 2>&1 || need="$$need curl"; \
+	command -v epubcheck >/dev/null 2>&1 || need="$$need epubcheck"; \
+	command -v pdftotext >/dev/null 2>&1 || need="$$need poppler-utils"; \
 	if [ -n "$$need" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$need (Debian packages the tests use)"; \

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -34,14 +33,8 @@ import (
 // would pass off an unrun check as done.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
+	path, err := chromiumPath()
+	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("Chromium is not installed; CI must install it (apt-get install chromium)")
 		}
@@ -53,16 +46,7 @@ func browser(t *testing.T) context.Context {
 	// own. What goes wrong once it runs fails the test as always.
 	var failures []string
 	for range 3 {
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			chromedp.NoSandbox, // CI runs as root
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.UserDataDir(t.TempDir()),
-		)
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(path, t.TempDir())...)
 		ctx, cancel := chromedp.NewContext(actx)
 		// Start the browser now, with no deadline on this first run.
 		err := chromedp.Do(ctx)
@@ -110,6 +94,11 @@ func realSite(t *testing.T) (string, []string) {
 			return
 		}
 		site := filepath.Join(b.dir, "site")
+		// The build links the PDF it finds, which only the pdf command
+		// prints: site/'s, as make site builds it.
+		if b.err = copyPDF(filepath.Join("..", "..", "site"), site); b.err != nil {
+			return
+		}
 		if b.err = Build(filepath.Join("..", ".."), site); b.err != nil {
 			return
 		}
@@ -316,6 +305,12 @@ func TestBrowserEveryPage(t *testing.T) {
 				target = "index.html"
 			}
 			switch got, ok := ids[target]; {
+			case !ok && !strings.HasSuffix(target, ".html"):
+				// A download (the EPUB, the PDF): a file of the site.
+				dir, _ := realSite(t)
+				if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(target))); err != nil {
+					t.Errorf("%s links to %s, which is not a file of the site", p, l)
+				}
 			case !ok:
 				t.Errorf("%s links to %s, which is not a page of the site", p, l)
 			case frag != "" && !got[frag]:

@@ -78,7 +78,12 @@ const (
 // colours as they are, and the dark style's applied when the reader's system
 // asks for dark (unless they chose light) or when they chose dark. Layout
 // (line numbers, backgrounds) is the theme's own, in style.css.
-func codeCSS() []byte {
+func codeCSS() []byte { return tokenCSS(true) }
+
+// tokenCSS is the token colours: the light style's, then the dark style's
+// when the system asks for dark, and, with toggle, when the reader chose
+// dark with the site's theme button (the EPUB has none).
+func tokenCSS(toggle bool) []byte {
 	f := html.New(html.WithClasses(true), html.WithAllClasses(true), html.WithCSSComments(false))
 	var light, dark bytes.Buffer
 	f.WriteCSS(&light, styles.Get(lightStyle))
@@ -91,13 +96,23 @@ func codeCSS() []byte {
 	// the light style's.
 	// :where() keeps it below the dark rules and level with the light ones,
 	// which it follows.
-	const reset = ":where(.chroma .cl span) { color: inherit; font-weight: inherit; font-style: inherit; background-color: transparent }\n"
+	const resetRule = " { color: inherit; font-weight: inherit; font-style: inherit; background-color: transparent }\n"
+	reset, dark1 := ":root:not([data-theme=light]) :where(.chroma .cl span)", ":root:not([data-theme=light]) "
+	if !toggle {
+		// epubcheck's CSS parser knows no :where(). With no theme
+		// button, specificity does it: the reset (0,2,1) beats the light
+		// rules (0,2,0), and the dark ones (0,2,1) follow it.
+		reset, dark1 = ".chroma .cl span", "html "
+	}
 	b.WriteString("@media (prefers-color-scheme: dark) {\n")
-	b.WriteString(":root:not([data-theme=light]) " + reset)
-	tokenRules(&b, dark.Bytes(), ":root:not([data-theme=light]) ")
+	b.WriteString(reset + resetRule)
+	tokenRules(&b, dark.Bytes(), dark1)
 	b.WriteString("}\n")
-	b.WriteString(":root[data-theme=dark] " + reset)
-	tokenRules(&b, dark.Bytes(), ":root[data-theme=dark] ")
+	if toggle {
+		const reset = ":where(.chroma .cl span)" + resetRule
+		b.WriteString(":root[data-theme=dark] " + reset)
+		tokenRules(&b, dark.Bytes(), ":root[data-theme=dark] ")
+	}
 	return b.Bytes()
 }
 

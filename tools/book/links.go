@@ -15,7 +15,10 @@ import (
 // resource (script, stylesheet, image, icon) loaded from outside the site.
 // Links to other sites (a man page, a kernel source file) are fine; loading
 // from them is not: the book must work offline.
-func checkLinks(files map[string][]byte, sourceOf func(page string) string) Errors {
+//
+// elsewhere reports a file that is in the site without being built with
+// it (the PDF, which the pdf command prints).
+func checkLinks(files map[string][]byte, sourceOf func(page string) string, elsewhere func(name string) bool) Errors {
 	ids := map[string]map[string]bool{}
 	type link struct {
 		page, attr, target string
@@ -75,7 +78,7 @@ func checkLinks(files map[string][]byte, sourceOf func(page string) string) Erro
 		if u.Path != "" {
 			target = path.Join(path.Dir(l.page), u.Path)
 		}
-		if _, ok := files[target]; !ok {
+		if _, ok := files[target]; !ok && !elsewhere(target) {
 			errs.add(Pos{File: sourceOf(l.page)}, "%s on %s to %s: no such page", l.attr, l.page, l.target)
 			continue
 		}

@@ -4,6 +4,10 @@
 //	go run ./tools/book build            # write site/
 //	go run ./tools/book serve            # write site/, serve it on 127.0.0.1:8000, rebuild on change
 //	go run ./tools/book check            # fail if site/ is not what the sources build
+//	go run ./tools/book pdf              # print the PDF into site/ with Chromium, and build site/
+//
+// The build writes the EPUB with the rest of the site; the PDF needs
+// Chromium, so it has a command of its own (editions.go).
 //
 // Every problem in the sources is printed as FILE:LINE: MESSAGE, and the
 // previous site is left as it was.
@@ -32,8 +36,9 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("book", flag.ContinueOnError)
 	root := fs.String("root", ".", "the book's top directory (with chapters/ and code/)")
 	addr := fs.String("addr", "127.0.0.1:8000", "serve: the address to serve the site on")
+	out := fs.String("out", "", "build, pdf: the site's directory (default ROOT/site)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: book [-root DIR] build|check|serve [-addr ADDR]")
+		fmt.Fprintln(fs.Output(), "usage: book [-root DIR] build|check|pdf|serve [-addr ADDR] [-out DIR]")
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 {
@@ -45,6 +50,9 @@ func run(args []string) error {
 		return err
 	}
 	site := filepath.Join(*root, "site")
+	if *out != "" && cmd != "check" && cmd != "serve" {
+		site = *out
+	}
 	switch cmd {
 	case "build":
 		if err := Build(*root, site); err != nil {
@@ -52,6 +60,8 @@ func run(args []string) error {
 		}
 		fmt.Printf("built %s\n", site)
 		return nil
+	case "pdf":
+		return printPDF(*root, site)
 	case "check":
 		return check(*root, site)
 	case "serve":
@@ -84,6 +94,11 @@ func check(root, site string) error {
 	}
 	defer os.RemoveAll(tmp)
 	fresh := filepath.Join(tmp, "site")
+	// The build keeps the PDF it finds, which it does not print: give it
+	// site/'s, so that the pages link it as site/'s do.
+	if err := copyPDF(site, fresh); err != nil {
+		return err
+	}
 	if err := Build(root, fresh); err != nil {
 		return buildFailed(err)
 	}

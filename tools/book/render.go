@@ -24,10 +24,11 @@ import (
 // whole build, so the Markdown parser, the lexers and the templates are
 // made once.
 type siteRenderer struct {
-	book  *Book
-	md    goldmark.Markdown
-	hl    highlighter
-	pages *template.Template
+	book    *Book
+	md      goldmark.Markdown
+	hl      highlighter
+	pages   *template.Template
+	pdfSize int64 // the PDF's size, 0 when the site has none (editions.go)
 }
 
 func newRenderer(b *Book) (*siteRenderer, error) {
@@ -37,7 +38,7 @@ func newRenderer(b *Book) (*siteRenderer, error) {
 		goldmark.WithParserOptions(parser.WithAutoHeadingID()),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(markdownCode{r}, 100))),
 	)
-	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink, "testsLink": testsLink, "partLabel": partLabel}).ParseFS(theme, "theme/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"chapterLink": chapterLink, "programLink": programLink, "testsLink": testsLink, "partLabel": partLabel, "repository": func() string { return repository }}).ParseFS(theme, "theme/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +59,9 @@ type page struct {
 	Files   []programFile
 	Tests   bool // a program's tests page
 	Whole   []partContent
+	// Editions are the downloads every page's header links, with their
+	// sizes.
+	Editions []edition
 }
 
 // partContent is a part as the single-page edition shows it: the chapters
@@ -90,8 +94,25 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	var index []searchEntry
 	whole := map[*Chapter]template.HTML{}
 	r.highlightAll()
+	// Every chapter's and page's HTML first: the EPUB is made of them, and
+	// every page links the EPUB with its size.
+	contents := map[*Chapter]template.HTML{}
+	for _, ch := range append(append([]*Chapter{}, r.book.Chapters...), r.book.Pages...) {
+		content, err := r.chapterHTML(ch)
+		errs = append(errs, err...)
+		if err == nil {
+			contents[ch] = content
+		}
+	}
+	if len(errs) == 0 {
+		epub, err := r.epub(contents)
+		errs = append(errs, err...)
+		files[epubFile] = epub
+	}
+	downloads := editions(int64(len(files[epubFile])), r.pdfSize)
 	exec := func(name, tmpl string, p page) {
 		var buf bytes.Buffer
+		p.Editions = downloads
 		if err := r.pages.ExecuteTemplate(&buf, tmpl, p); err != nil {
 			errs.add(Pos{File: "tools/book/theme/" + tmpl}, "%v", err)
 			return
@@ -100,9 +121,8 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	}
 	exec("index.html", "index.html", page{Book: r.book, Title: r.book.Title})
 	for _, ch := range r.book.Chapters {
-		content, err := r.chapterHTML(ch)
-		if err != nil {
-			errs = append(errs, err...)
+		content, ok := contents[ch]
+		if !ok {
 			continue
 		}
 		exec(chapterLink(ch), "chapter.html", page{Book: r.book, Title: ch.Title, Current: ch, Chapter: ch, Content: content})
@@ -129,9 +149,8 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 		exec(testsLink(ch, ""), "program.html", tests)
 	}
 	for _, pg := range r.book.Pages {
-		content, err := r.chapterHTML(pg)
-		if err != nil {
-			errs = append(errs, err...)
+		content, ok := contents[pg]
+		if !ok {
 			continue
 		}
 		exec(chapterLink(pg), "page.html", page{Book: r.book, Title: pg.Title, Current: pg, Chapter: pg, Content: content})
@@ -155,7 +174,7 @@ func (r *siteRenderer) render() (map[string][]byte, error) {
 	}
 	exec("book.html", "book.html", page{Book: r.book, Title: r.book.Title + ": the whole book", Whole: parts})
 	if len(errs) == 0 {
-		errs = checkLinks(files, r.sourceOf)
+		errs = checkLinks(files, r.sourceOf, func(name string) bool { return name == pdfFile && r.pdfSize > 0 })
 	}
 	// The single-page edition repeats the chapters: report its problems
 	// only when the chapters themselves have none.

@@ -23,7 +23,11 @@ func mustRead(name string) []byte {
 }
 
 // Render loads the book in root and returns the site's files by path.
-func Render(root string) (map[string][]byte, error) {
+func Render(root string) (map[string][]byte, error) { return renderBook(root, 0) }
+
+// renderBook is Render for a site whose PDF has pdfSize bytes (0: none),
+// which every page links.
+func renderBook(root string, pdfSize int64) (map[string][]byte, error) {
 	b, err := Load(root)
 	if err != nil {
 		return nil, err
@@ -32,18 +36,26 @@ func Render(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.pdfSize = pdfSize
 	return r.render()
 }
 
 // Build renders the book in root into the directory out. The new site is
 // written beside out and swapped in only when complete, so a failed build
-// leaves the previous site exactly as it was.
+// leaves the previous site exactly as it was. The PDF in out, which the
+// pdf command prints and the build does not, is kept, and linked.
 func Build(root, out string) error {
-	files, err := Render(root)
+	files, err := renderBook(root, pdfSize(out))
 	if err != nil {
 		return err
 	}
+	if pdf, err := os.ReadFile(filepath.Join(out, pdfFile)); err == nil {
+		files[pdfFile] = pdf
+	}
 	parent := filepath.Dir(out)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(parent, filepath.Base(out)+".tmp-")
 	if err != nil {
 		return err
