@@ -55,10 +55,11 @@ pdf:
 # finish leaves. (-p 4 was no faster: the two are CPU-bound.) After
 # the tests, chapter 19's HTTP parser is fuzzed for a bounded time from its
 # seed corpus (code/19-http/testdata/fuzz); a failing input is saved there
-# and fails the run.
+# and fails the run. -vet=off: go test would run a subset of the checks
+# make vet has just run on every package, seconds of CPU for nothing new.
 test: deps fmt vet darwin
-	$(GO) test ./tools/grade ./tools/book ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./code/19-http
+	$(GO) test -vet=off ./tools/grade ./tools/book ./...
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./code/19-http
 
 # What the tests need beyond Go, from Debian's packages: Chromium for the
 # browser tests, ss, ip and nstat (iproute2) for the socket-state checks,
