@@ -412,10 +412,12 @@ func TestBrowserTranscripts(t *testing.T) {
 }
 
 // Printed, a listing is black on white whatever theme the reader chose.
+// A chapter's page has the single-page edition's stylesheet and listings,
+// at a tenth of its weight (the PDF's own tests print the whole book).
 func TestBrowserPrint(t *testing.T) {
 	t.Parallel()
-	tb, site, _ := openBook(t)
-	tb.run(t, chromedp.Navigate(site+"book.html"))
+	tb, site, pages := openBook(t)
+	tb.run(t, chromedp.Navigate(site+secondChapter(t, pages)))
 	eval[bool](t, tb, `localStorage.setItem("theme", "dark"); document.documentElement.setAttribute("data-theme", "dark"); true`)
 	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
 		t.Fatal(err)
