@@ -122,8 +122,14 @@ func TestExercise2Retry(t *testing.T) {
 		t.Errorf("with -retry 1 and nothing listening, the client exited with status 0, want 1: once it has run out of tries, the refusal is its error; its output:\n%s", limited.Output())
 	}
 
-	// After two refusals, the server starts, and the next try connects.
+	// After two refusals and a second more, the server starts, and the
+	// next try connects. The second is for a client that tries again at
+	// once: its eleven tries take milliseconds, but on a loaded machine it
+	// can be descheduled between two of them, and without the pause it
+	// was once still trying when the server started (1 grading run in
+	// about 50 under CI's load).
 	c.WaitForN(addr+") = -1 ECONNREFUSED", 2)
+	time.Sleep(time.Second)
 	result := serveOnce(t, later)
 	c.Wait()
 	got := result()
