@@ -21,14 +21,8 @@ type highlighter struct{}
 // newlines. The whole text is tokenised at once so that constructs spanning
 // lines (comments, raw strings) are coloured right.
 func (highlighter) lines(lexer chroma.Lexer, text string) []template.HTML {
-	it, err := lexer.Tokenise(nil, text)
-	if err != nil {
-		// Chroma's lexers fall back to plain text rather than fail; keep
-		// the code readable if one ever does.
-		it = chroma.Literator(chroma.Token{Type: chroma.Text, Value: text})
-	}
 	var out []template.HTML
-	for _, line := range chroma.SplitTokensIntoLines(it.Tokens()) {
+	for _, line := range chroma.SplitTokensIntoLines(tokenise(lexer, text)) {
 		var b strings.Builder
 		for _, tok := range line {
 			v := strings.TrimSuffix(tok.Value, "\n")
@@ -50,6 +44,41 @@ func (highlighter) lines(lexer chroma.Lexer, text string) []template.HTML {
 		out = append(out, "")
 	}
 	return out[:want]
+}
+
+// tokenise splits text into tokens. Chroma gives each of its regular
+// expressions 250 ms of wall time per match, and takes one that runs out
+// for one that does not match: the text then gets Error tokens. That
+// happens only on a machine so loaded that the build is descheduled for a
+// quarter of a second (a cold make test, once), and made the site differ
+// from one build to the next. So text with Error tokens is tokenised again,
+// up to three times, and the try with the fewest is kept: for a file that
+// truly has them, each try gives the same.
+func tokenise(lexer chroma.Lexer, text string) []chroma.Token {
+	var best []chroma.Token
+	bestErrs := -1
+	for range 3 {
+		it, err := lexer.Tokenise(nil, text)
+		if err != nil {
+			// Chroma's lexers fall back to plain text rather than fail;
+			// keep the code readable if one ever does.
+			return []chroma.Token{{Type: chroma.Text, Value: text}}
+		}
+		toks := it.Tokens()
+		errs := 0
+		for _, tok := range toks {
+			if tok.Type == chroma.Error {
+				errs++
+			}
+		}
+		if bestErrs < 0 || errs < bestErrs {
+			best, bestErrs = toks, errs
+		}
+		if errs == 0 {
+			break
+		}
+	}
+	return best
 }
 
 // plainClasses are tokens both styles show in the text's own colour
